@@ -1,0 +1,5 @@
+import sys
+
+from fraudlens.cli import main
+
+sys.exit(main())

@@ -1,0 +1,49 @@
+"""Settings read from the environment, with defaults that fit a 2-core laptop."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+DEMO_DATASET = "demo"
+DEMO_ROWS = 200_000
+DEMO_SEED = 42
+DEFAULT_TIMEZONE = "America/Lima"
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    memory_limit: str
+    threads: int
+    timezone: str
+
+
+def data_home() -> Path:
+    """The data directory: ``$FRAUDLENS_HOME`` or ``./data``."""
+    return Path(os.environ.get("FRAUDLENS_HOME", "data")).resolve()
+
+
+def settings() -> Settings:
+    return Settings(
+        home=data_home(),
+        memory_limit=os.environ.get("FRAUDLENS_MEMORY_LIMIT", "4GB"),
+        threads=int(os.environ.get("FRAUDLENS_THREADS", str(os.cpu_count() or 2))),
+        timezone=os.environ.get("FRAUDLENS_TIMEZONE", DEFAULT_TIMEZONE),
+    )
+
+
+def secret(name: str) -> str | None:
+    """A secret from the environment (``FRAUDLENS_<NAME>``) or ``.streamlit/secrets.toml``."""
+    value = os.environ.get(f"FRAUDLENS_{name.upper()}")
+    if value:
+        return value
+    path = Path(".streamlit") / "secrets.toml"
+    if not path.is_file():
+        return None
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    found = data.get("fraudlens", {}).get(name.lower()) or data.get(name.lower())
+    return str(found) if found else None
