@@ -1,0 +1,96 @@
+"""Data-quality profile of a dataset: per column nulls, distinct values, range, top values.
+
+Computed in DuckDB after each ingest and stored beside the manifest as ``profile.json``,
+tagged with the dataset version it describes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from fraudlens import datasets
+from fraudlens.config import Settings, settings
+from fraudlens.schema import CANONICAL, quote_ident
+from fraudlens.store import get_store
+
+PROFILE = "profile.json"
+TOP_VALUES = 5
+_TEXT_TYPES = ("VARCHAR", "BOOLEAN")
+
+
+def compute(cfg: Settings, dataset: str) -> dict:
+    """Profile every column of ``dataset`` in one pass plus one small query per text column."""
+    store = get_store(cfg)
+    info = datasets.read(cfg.home, dataset)
+    view = store.table(dataset)
+    described = store.query_rows("profile_describe", f"DESCRIBE SELECT * FROM {view}")
+    columns = []
+    for name, sql_type, *_ in described:
+        col = quote_ident(name)
+        nulls, distinct, low, high = store.query_rows(
+            "profile_column",
+            f"SELECT count(*) FILTER (WHERE {col} IS NULL), approx_count_distinct({col}), "
+            f"CAST(min({col}) AS VARCHAR), CAST(max({col}) AS VARCHAR) FROM {view}",
+        )[0]
+        entry = {
+            "column": name,
+            "type": sql_type,
+            "canonical": name in CANONICAL,
+            "present": name in info.columns,
+            "nulls": int(nulls),
+            "null_share": (nulls / info.rows) if info.rows else 0.0,
+            "distinct": int(distinct),
+            "min": low,
+            "max": high,
+            "top": [],
+        }
+        if sql_type.upper() in _TEXT_TYPES:
+            top = store.query_rows(
+                "profile_top",
+                f"SELECT CAST({col} AS VARCHAR), count(*) AS n FROM {view} WHERE {col} IS NOT NULL "
+                f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {TOP_VALUES}",
+            )
+            entry["top"] = [{"value": v, "count": int(n)} for v, n in top]
+        columns.append(entry)
+    rejects: dict[str, int] = {}
+    for ingest in info.ingests:
+        for reason, n in ingest.get("rejects_by_reason", {}).items():
+            rejects[reason] = rejects.get(reason, 0) + int(n)
+    return {
+        "dataset": dataset,
+        "version": info.version,
+        "rows": info.rows,
+        "rejected": info.rejected,
+        "columns": columns,
+        "rejects_by_reason": rejects,
+        "ingests": [
+            {k: i.get(k) for k in ("id", "at", "mode", "sources", "rows_read", "loaded", "rejected")}
+            for i in info.ingests
+        ],
+    }
+
+
+def refresh(cfg: Settings, dataset: str) -> dict:
+    """Compute and store the profile of the current version."""
+    profile = compute(cfg, dataset)
+    path = datasets.dataset_dir(cfg.home, dataset) / PROFILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(profile, indent=1, default=str), encoding="utf-8")
+    os.replace(tmp, path)
+    return profile
+
+
+def load(dataset: str, cfg: Settings | None = None) -> dict:
+    """The stored profile, recomputed if it describes an older version of the dataset."""
+    cfg = cfg or settings()
+    path = Path(datasets.dataset_dir(cfg.home, dataset)) / PROFILE
+    info = datasets.read(cfg.home, dataset)
+    try:
+        profile = json.loads(path.read_text(encoding="utf-8"))
+        if profile.get("version") == info.version:
+            return profile
+    except (OSError, json.JSONDecodeError):
+        pass
+    return refresh(cfg, dataset)
