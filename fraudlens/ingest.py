@@ -533,7 +533,7 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
         _mark_duplicates(con, len(infos), previous, home)
         counts = _count(con, infos)
         if strict and counts["rejected"]:
-            raise IngestError(_strict_message(con, counts["rejected"]))
+            raise IngestError(_strict_message(con, infos, counts["rejected"]))
         if counts["loaded"] == 0:
             raise IngestError(_nothing_loaded_message(con, infos))
         report(0.8, "Writing Parquet")
@@ -807,13 +807,27 @@ def _next_manifest(previous, dataset, mode, published, infos, ingest_id, counts,
     }
 
 
-def _strict_message(con, rejected: int) -> str:
-    return f"--strict: {rejected:,} row(s) would be rejected, so nothing was stored."
+def _strict_message(con, infos, rejected: int) -> str:
+    return (f"--strict: {rejected:,} row(s) would be rejected, so nothing was stored. "
+            f"First problems: {_first_rejects(con, infos)}.")
 
 
 def _nothing_loaded_message(con, infos) -> str:
     names = ", ".join(i.path.name for i in infos)
-    return f"{names}: no row could be loaded; every row was rejected, so nothing was stored."
+    return (f"{names}: no row could be loaded, so nothing was stored. "
+            f"First problems: {_first_rejects(con, infos)}.")
+
+
+def _first_rejects(con, infos, n: int = 3) -> str:
+    rows = con.execute(
+        f"SELECT file, line, \"column\", reason, value FROM ({_rejects_sql(con, infos, False)}) "
+        f"ORDER BY file, line LIMIT {n}"
+    ).fetchall()
+    return "; ".join(
+        f"{file} line {line}" + (f" column {col}" if col else "") + f": {reason}"
+        + (f" ({value!r})" if value is not None and col else "")
+        for file, line, col, reason, value in rows
+    )
 
 
 def read_rejects(dataset: str, *, ingest_id: str | None = None, limit: int = 1000,
