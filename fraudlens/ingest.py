@@ -164,22 +164,27 @@ def _detect_delimiter(text: str) -> str:
 
 
 def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
-    """SQL reading ``info.path`` with every column as it should be parsed, plus ``_row``."""
+    """SQL reading ``info.path`` with every column as it should be parsed.
+
+    Row numbers come from the staged table's ``rowid`` (insertion order is file order), which
+    avoids a window that would serialise the scan. JSON Lines keep ``_line`` because blank
+    lines are skipped.
+    """
     params = {"path": str(info.path)}
     if info.format == "parquet":
         return (
-            "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
-            "FROM read_parquet($path, file_row_number = true)",
+            "SELECT * FROM read_parquet($path)",
             params,
         )
     if info.format == "jsonl":
         keys = ", ".join(
-            f"json_extract_string(_json, {_sql_literal('$.' + json.dumps(h))}) AS {quote_ident(h)}"
+            f"CASE WHEN json_valid(_json) THEN json_extract_string(_json, "
+            f"{_sql_literal('$.' + json.dumps(h))}) END AS {quote_ident(h)}"
             for h in info.headers
         )
         return (
-            f"SELECT {keys}, _json, _row FROM ("
-            "SELECT _json, row_number() OVER () AS _row FROM read_csv($path, "
+            f"SELECT {keys}, _json, _line FROM ("
+            "SELECT _json, row_number() OVER () AS _line FROM read_csv($path, "
             "columns = {'_json': 'VARCHAR'}, header = false, delim = chr(1), quote = '', "
             "escape = '', auto_detect = false, compression = $compression))",
             {**params, "compression": info.compression or "none"},
@@ -188,7 +193,7 @@ def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
         {"delim": info.delimiter, "encoding": info.encoding, "compression": info.compression or "none"}
     )
     return (
-        "SELECT *, row_number() OVER () AS _row FROM read_csv($path, all_varchar = true, "
+        "SELECT * FROM read_csv($path, all_varchar = true, "
         "header = true, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, "
         "compression = $compression, store_rejects = true, "
         f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_table}_scan', "
@@ -237,13 +242,13 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
             raise IngestError(f"{path.name}: the file cannot be read as {fmt.upper()} ({_first_line(exc)}).") from exc
     finally:
         con.close()
-    types = {row[0]: row[1] for row in described if row[0] not in ("_row", "_json")}
+    types = {row[0]: row[1] for row in described if row[0] not in ("_line", "_json")}
     headers = list(types)
     if not headers:
         raise IngestError(f"{path.name}: the file has no columns.")
     if preview.empty:
         raise IngestError(f"{path.name}: the file has a header but no rows.")
-    preview = preview.drop(columns=[c for c in ("_row", "_json") if c in preview.columns])
+    preview = preview.drop(columns=[c for c in ("_line", "_json") if c in preview.columns])
     chosen = dict(mapping) if mapping else detect_mapping(headers)
     return SourceInfo(path, fmt, compression, encoding, delimiter, headers, types, chosen, preview)
 
@@ -349,6 +354,7 @@ class _Plan:
     """Per canonical column: the converted value and the row problem it may raise."""
 
     select: list[str] = field(default_factory=list)
+    inner: list[str] = field(default_factory=list)
     checks: list[tuple[str, str, str, str]] = field(default_factory=list)  # cond, column, reason, raw
     notes: list[str] = field(default_factory=list)
 
@@ -364,14 +370,17 @@ def _plan(con, info: SourceInfo, source_sql: str, params: dict, key: str | None,
             continue
         col = "src." + quote_ident(source)
         src_type = info.types.get(source, "VARCHAR").upper()
-        value, checks = _convert(con, canonical, col, source, src_type, source_sql, params, plan, key)
-        plan.select.append(f"{value} AS {target}")
+        ref = quote_ident(f"__v_{canonical}")
+        value, checks = _convert(con, canonical, col, ref, source, src_type, source_sql, params, plan, key)
+        # Computed once in an inner query; the checks and the output refer to it by name.
+        plan.inner.append(f"{value} AS {ref}")
+        plan.select.append(f"src.{ref} AS {target}")
         for cond, reason in checks:
             plan.checks.append((cond, canonical, reason, f"CAST({col} AS VARCHAR)"))
     return plan
 
 
-def _convert(con, canonical, col, source, src_type, source_sql, params, plan, key):
+def _convert(con, canonical, col, ref, source, src_type, source_sql, params, plan, key):
     """(value expression, [(problem condition, reason)]) for one mapped column."""
     required = canonical in REQUIRED
     blank = _is_blank(col)
@@ -387,7 +396,7 @@ def _convert(con, canonical, col, source, src_type, source_sql, params, plan, ke
             fmt = _choose_date_format(con, _sample(con, source_sql, params, source), source)
             plan.notes.append(f"{source}: dates read as {fmt}")
             value = f"timezone('UTC', {_parse_ts_expr(col, fmt)})"
-        checks.append((f"NOT {blank} AND {value} IS NULL", f"bad date ({source})"))
+        checks.append((f"NOT {blank} AND {ref} IS NULL", f"bad date ({source})"))
         return value, checks
     if TYPES[canonical] == "DOUBLE":
         if src_type in ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT") or src_type.startswith("DECIMAL"):
@@ -397,10 +406,10 @@ def _convert(con, canonical, col, source, src_type, source_sql, params, plan, ke
             if comma:
                 plan.notes.append(f"{source}: decimal comma")
             value = _number_expr(col, comma)
-        checks.append((f"NOT {blank} AND {value} IS NULL", f"bad number ({source}): not a number"))
-        checks.append((f"NOT isfinite({value})", f"bad number ({source}): not finite"))
+        checks.append((f"NOT {blank} AND {ref} IS NULL", f"bad number ({source}): not a number"))
+        checks.append((f"NOT isfinite({ref})", f"bad number ({source}): not finite"))
         if canonical == "transaction_amount":
-            checks.append((f"{value} < 0", f"bad amount ({source}): negative"))
+            checks.append((f"{ref} < 0", f"bad amount ({source}): negative"))
         return value, checks
     if TYPES[canonical] == "INTEGER":
         value = f"CAST(round(TRY_CAST(trim(CAST({col} AS VARCHAR)) AS DOUBLE)) AS INTEGER)"
@@ -530,7 +539,7 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
             report(0.05 + 0.6 * n / len(infos), f"Reading {info.path.name}")
             notes += _stage_file(con, n, info, keys, cfg.timezone)
         report(0.7, "Checking duplicate transaction ids")
-        _mark_duplicates(con, len(infos), previous, home)
+        _mark_duplicates(con, len(infos), previous if mode == "append" else None, home)
         counts = _count(con, infos)
         if strict and counts["rejected"]:
             raise IngestError(_strict_message(con, infos, counts["rejected"]))
@@ -578,20 +587,24 @@ def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> list[str]
             name += "_"
         seen.add(name)
         extras.append(f"src.{quote_ident(header)} AS {quote_ident(name)}")
-    reason = " ".join(f"WHEN {c} THEN {_sql_literal(r)}" for c, _col, r, _raw in plan.checks)
-    column = " ".join(f"WHEN {c} THEN {_sql_literal(col)}" for c, col, _r, _raw in plan.checks)
-    raw = " ".join(f"WHEN {c} THEN {v}" for c, _col, _r, v in plan.checks)
+    checks = list(plan.checks)
     if info.format == "jsonl":
-        reason = f"WHEN NOT json_valid(src._json) THEN 'invalid JSON' {reason}"
-        column = f"WHEN NOT json_valid(src._json) THEN NULL {column}"
-        raw = f"WHEN NOT json_valid(src._json) THEN left(src._json, 200) {raw}"
+        checks.insert(0, ("NOT json_valid(src._json)", None, "invalid JSON", "left(src._json, 200)"))
         source_sql = f"SELECT * FROM ({source_sql}) WHERE _json IS NOT NULL AND trim(_json) <> ''"
-    case = lambda body: f"CASE {body} ELSE NULL END" if body else "NULL"  # noqa: E731
-    selects = ", ".join(plan.select + extras)
+    # The first failing check's number, computed once per row; reason, column and value follow.
+    first = " ".join(f"WHEN {cond} THEN {k}" for k, (cond, *_rest) in enumerate(checks, 1))
+    first = f"CASE {first} ELSE NULL END" if checks else "CAST(NULL AS INTEGER)"
+    reasons = "(CAST([" + ", ".join(_sql_literal(r) for _c, _col, r, _v in checks) + "] AS VARCHAR[]))"
+    columns = "(CAST([" + ", ".join(_sql_literal(c) if c else "NULL" for _c, c, _r, _v in checks) + "] AS VARCHAR[]))"
+    values = " ".join(f"WHEN {k} THEN {v}" for k, (_c, _col, _r, v) in enumerate(checks, 1))
+    values = f"CASE src._k {values} ELSE NULL END" if checks else "CAST(NULL AS VARCHAR)"
+    line = "src._line" if info.format == "jsonl" else "CAST(NULL AS BIGINT)"
+    inner = ", ".join(["src.*", *plan.inner])
+    outputs = ", ".join(plan.select + extras)
     sql = (
-        f"CREATE OR REPLACE TEMP TABLE s{n} AS SELECT {selects}, src._row AS _row, "
-        f"{case(reason)} AS _reason, {case(column)} AS _column, {case(raw)} AS _value "
-        f"FROM ({source_sql}) AS src"
+        f"CREATE OR REPLACE TEMP TABLE s{n} AS SELECT {outputs}, {line} AS _line, "
+        f"{reasons}[src._k] AS _reason, {columns}[src._k] AS _column, {values} AS _value "
+        f"FROM (SELECT src.*, {first} AS _k FROM (SELECT {inner} FROM ({source_sql}) AS src) AS src) AS src"
     )
     try:
         con.execute(sql, {**params, **keys})
@@ -617,7 +630,8 @@ def _keep_last_scan_rejects(con, n: int) -> None:
 def _mark_duplicates(con, n_files: int, previous, home: Path) -> None:
     """Reject a transaction_id seen earlier in this ingest or already in the dataset."""
     union = " UNION ALL ".join(
-        f"SELECT {n} AS _f, _row, transaction_id FROM s{n} WHERE _reason IS NULL" for n in range(n_files)
+        f"SELECT {n} AS _f, rowid + 1 AS _row, transaction_id FROM s{n} WHERE _reason IS NULL"
+        for n in range(n_files)
     )
     con.execute(
         "CREATE OR REPLACE TEMP TABLE dup AS SELECT _f, _row, first_f, first_row FROM ("
@@ -630,7 +644,7 @@ def _mark_duplicates(con, n_files: int, previous, home: Path) -> None:
             f"UPDATE s{n} SET _reason = 'duplicate transaction_id (first seen at row ' || "
             "(dup.first_row) || ' of file ' || (dup.first_f + 1) || ')', "
             f"_column = 'transaction_id', _value = s{n}.transaction_id "
-            f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}._row"
+            f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}.rowid + 1"
         )
     if previous is None:
         return
@@ -686,14 +700,14 @@ def _rejects_sql(con, infos, with_record: bool) -> str:
         # A data row's record number in the file counts the unreadable lines before it too.
         if table:
             shift = (f"(SELECT count(*) FROM (SELECT line - 1 - row_number() OVER (ORDER BY line) AS g "
-                     f"FROM {table}) r WHERE r.g < s._row)")
+                     f"FROM {table}) r WHERE r.g < s.rowid + 1)")
         else:
             shift = "0"
         offset = "1" if info.format == "csv" else "0"
         record = "CAST(NULL AS VARCHAR)" if not with_record else (
             "left(CAST(s._value AS VARCHAR), 200)")
         parts.append(
-            f"SELECT {name} AS file, CAST(s._row + {offset} + {shift} AS BIGINT) AS line, "
+            f"SELECT {name} AS file, CAST(coalesce(s._line, s.rowid + 1 + {offset} + {shift}) AS BIGINT) AS line, "
             f"s._column AS column, s._reason AS reason, left(CAST(s._value AS VARCHAR), 200) AS value, "
             f"{record} AS record FROM s{n} s WHERE s._reason IS NOT NULL"
         )
@@ -707,14 +721,24 @@ def _rejects_sql(con, infos, with_record: bool) -> str:
     return " UNION ALL ".join(parts)
 
 
+def _is_time_sorted(con, n: int) -> bool:
+    unsorted = con.execute(
+        f"SELECT count(*) FROM (SELECT transaction_datetime < lag(transaction_datetime) "
+        f"OVER (ORDER BY rowid) AS back FROM s{n} WHERE _reason IS NULL) WHERE back"
+    ).fetchone()[0]
+    return unsorted == 0
+
+
 def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool):
     files = []
     for n, _info in enumerate(infos):
         name = f"part-{ingest_id}-{n}.parquet"
         target = staging / name
+        # Time-sorted parts let date filters skip row groups; most exports already are sorted.
+        order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime"
         con.execute(
-            f"COPY (SELECT * EXCLUDE (_row, _reason, _column, _value) FROM s{n} "
-            "WHERE _reason IS NULL ORDER BY transaction_datetime) "
+            f"COPY (SELECT * EXCLUDE (_line, _reason, _column, _value) FROM s{n} "
+            f"WHERE _reason IS NULL{order}) "
             f"TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
         )
         files.append(name)

@@ -26,15 +26,21 @@ def compute(cfg: Settings, dataset: str) -> dict:
     info = datasets.read(cfg.home, dataset)
     view = store.table(dataset)
     described = store.query_rows("profile_describe", f"DESCRIBE SELECT * FROM {view}")
-    columns = []
+    # One scan for every column's figures; approx_top_k keeps top values in the same pass.
+    parts = []
     for name, sql_type, *_ in described:
         col = quote_ident(name)
-        nulls, distinct, low, high = store.query_rows(
-            "profile_column",
-            f"SELECT count(*) FILTER (WHERE {col} IS NULL), approx_count_distinct({col}), "
-            f"CAST(min({col}) AS VARCHAR), CAST(max({col}) AS VARCHAR) FROM {view}",
-        )[0]
-        entry = {
+        top = (f"approx_top_k(CAST({col} AS VARCHAR), {TOP_VALUES})"
+               if sql_type.upper() in _TEXT_TYPES else "CAST(NULL AS VARCHAR[])")
+        parts.append(
+            f"count(*) FILTER (WHERE {col} IS NULL), approx_count_distinct({col}), "
+            f"CAST(min({col}) AS VARCHAR), CAST(max({col}) AS VARCHAR), {top}"
+        )
+    row = store.query_rows("profile", f"SELECT {', '.join(parts)} FROM {view}")[0]
+    columns = []
+    for i, (name, sql_type, *_) in enumerate(described):
+        nulls, distinct, low, high, top = row[5 * i: 5 * i + 5]
+        columns.append({
             "column": name,
             "type": sql_type,
             "canonical": name in CANONICAL,
@@ -44,16 +50,8 @@ def compute(cfg: Settings, dataset: str) -> dict:
             "distinct": int(distinct),
             "min": low,
             "max": high,
-            "top": [],
-        }
-        if sql_type.upper() in _TEXT_TYPES:
-            top = store.query_rows(
-                "profile_top",
-                f"SELECT CAST({col} AS VARCHAR), count(*) AS n FROM {view} WHERE {col} IS NOT NULL "
-                f"GROUP BY 1 ORDER BY n DESC, 1 LIMIT {TOP_VALUES}",
-            )
-            entry["top"] = [{"value": v, "count": int(n)} for v, n in top]
-        columns.append(entry)
+            "top": [v for v in (top or []) if v is not None],
+        })
     rejects: dict[str, int] = {}
     for ingest in info.ingests:
         for reason, n in ingest.get("rejects_by_reason", {}).items():

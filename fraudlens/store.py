@@ -46,6 +46,7 @@ def connect(cfg: Settings, *, readable: list[Path] | None = None) -> duckdb.Duck
         },
     )
     con.execute("SET TimeZone = $tz", {"tz": cfg.timezone})
+    con.execute("SET enable_progress_bar = false")
     allowed_dirs = [str(home) + "/"]
     allowed_files = [str(Path(p).resolve()) for p in readable or []]
     con.execute("SET allowed_directories = $dirs", {"dirs": allowed_dirs})
