@@ -67,6 +67,33 @@ def build_parser() -> argparse.ArgumentParser:
     prof = sub.add_parser("profile", help="data-quality profile of a dataset")
     prof.add_argument("--dataset", required=True)
     prof.add_argument("--json", action="store_true")
+
+    tr = sub.add_parser("train", help="train a model on a dataset")
+    tr.add_argument("--dataset", required=True)
+    tr.add_argument("--model", required=True, choices=["xgboost", "random_forest", "logistic"])
+    tr.add_argument("--name", help="registry name (default DATASET_MODEL)")
+    tr.add_argument("--tune", action="store_true", help="search hyper-parameters on time folds")
+    for flag in ("--train-from", "--train-until", "--test-from", "--test-until"):
+        tr.add_argument(flag, type=_date)
+    tr.add_argument("--label-delay-days", type=int, default=7)
+    tr.add_argument("--seed", type=int, default=42)
+    tr.add_argument("--json", action="store_true")
+
+    sc = sub.add_parser("score", help="score a dataset with a model")
+    sc.add_argument("--dataset", required=True)
+    sc.add_argument("--model", required=True, help="MODEL or MODEL@VERSION")
+    sc.add_argument("--from", dest="date_from", type=_date)
+    sc.add_argument("--until", dest="date_until", type=_date)
+    sc.add_argument("--out", required=True, help="PATH.parquet")
+
+    mo = sub.add_parser("models", help="list registered models")
+    mo.add_argument("--json", action="store_true")
+
+    ex = sub.add_parser("explain", help="explain one transaction's score")
+    ex.add_argument("--dataset", required=True)
+    ex.add_argument("--model", required=True, help="MODEL or MODEL@VERSION")
+    ex.add_argument("--transaction-id", required=True)
+    ex.add_argument("--json", action="store_true")
     return parser
 
 
@@ -162,4 +189,75 @@ def _profile(args) -> int:
     return 0
 
 
-COMMANDS = {"generate": _generate, "ingest": _ingest, "datasets": _datasets, "profile": _profile}
+def _train(args) -> int:
+    from fraudlens.train import Windows, train
+
+    bounds = [args.train_from, args.train_until, args.test_from, args.test_until]
+    if any(bounds) and not all(bounds):
+        raise FraudLensError("Give all four of --train-from, --train-until, --test-from, --test-until, or none.")
+    windows = Windows(*bounds) if all(bounds) else None
+    result = train(args.dataset, args.model, name=args.name, windows=windows,
+                   label_delay_days=args.label_delay_days, tune=args.tune, seed=args.seed)
+    if args.json:
+        print(json.dumps({"name": result.name, "version": result.version, "kind": result.kind,
+                          "windows": result.windows.to_dict(), "rows_train": result.rows_train,
+                          "rows_test": result.rows_test, "seconds": round(result.seconds, 2),
+                          "metrics": result.metrics}, indent=1, default=_plain))
+        return 0
+    m = result.metrics
+    print(f"{result.name} v{result.version} ({result.kind}): ROC AUC {m['roc_auc']:.3f}, "
+          f"average precision {m['average_precision']:.3f} on {result.rows_test:,} test rows "
+          f"({result.seconds:.1f} s)")
+    return 0
+
+
+def _plain(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _score(args) -> int:
+    from fraudlens.scoring import score_dataset
+
+    result = score_dataset(args.dataset, args.model, args.out, date_from=args.date_from,
+                           date_until=args.date_until)
+    print(f"scored {result.rows:,} rows with {result.model} v{result.version} -> {result.path}")
+    return 0
+
+
+def _models(args) -> int:
+    from fraudlens import registry
+
+    found = registry.list_models()
+    rows = [registry.summary(v) for v in found]
+    if args.json:
+        print(json.dumps(rows, indent=1, default=_plain))
+        return 0
+    if not rows:
+        print("no models; train one with: python -m fraudlens train --dataset NAME --model xgboost")
+        return 0
+    print(f"{'model':<28} {'ver':>4} {'kind':<16} {'AP':>6} {'ROC AUC':>8}  champion  dataset")
+    for r in rows:
+        print(f"{r['name']:<28} {r['version']:>4} {r['kind']:<16} {r['average_precision']:>6.3f} "
+              f"{r['roc_auc']:>8.3f}  {'yes' if r['champion'] else '':<8}  {r['dataset']}")
+    return 0
+
+
+def _explain(args) -> int:
+    from fraudlens.explain import explain_transaction
+
+    result = explain_transaction(args.dataset, args.model, args.transaction_id)
+    if args.json:
+        print(json.dumps(result.to_dict(), indent=1, default=_plain))
+        return 0
+    print(f"transaction {result.transaction_id}: score {result.score:.4f} "
+          f"({result.model} v{result.version}); base {result.base:.3f} {result.units}")
+    for reason in result.reasons:
+        print(f"  - {reason}")
+    return 0
+
+
+COMMANDS = {"generate": _generate, "ingest": _ingest, "datasets": _datasets, "profile": _profile,
+            "train": _train, "score": _score, "models": _models, "explain": _explain}

@@ -26,8 +26,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-import duckdb
-
 from fraudlens import datasets, quality
 from fraudlens.config import Settings, secret, settings
 from fraudlens.errors import FraudLensError, IngestError, SchemaError
@@ -46,7 +44,7 @@ from fraudlens.schema import (
     normalise_header,
     quote_ident,
 )
-from fraudlens.store import connect
+from fraudlens.store import DatabaseError, connect
 
 logger = logging.getLogger(__name__)
 
@@ -238,7 +236,7 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
         try:
             described = con.execute(f"DESCRIBE SELECT * FROM ({sql})", params).fetchall()
             preview = con.execute(f"SELECT * FROM ({sql}) LIMIT {PREVIEW_ROWS}", params).df()
-        except duckdb.Error as exc:
+        except DatabaseError as exc:
             raise IngestError(f"{path.name}: the file cannot be read as {fmt.upper()} ({_first_line(exc)}).") from exc
     finally:
         con.close()
@@ -253,7 +251,7 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
     return SourceInfo(path, fmt, compression, encoding, delimiter, headers, types, chosen, preview)
 
 
-def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, compression: str | None) -> list[str]:
+def _json_keys(con, path: Path, compression: str | None) -> list[str]:
     sql = (
         "SELECT DISTINCT unnest(json_keys(_json)) AS k FROM (SELECT _json FROM read_csv($path, "
         "columns = {'_json': 'VARCHAR'}, header = false, delim = chr(1), quote = '', escape = '', "
@@ -261,7 +259,7 @@ def _json_keys(con: duckdb.DuckDBPyConnection, path: Path, compression: str | No
     )
     try:
         rows = con.execute(sql, {"path": str(path), "compression": compression or "none"}).fetchall()
-    except duckdb.Error as exc:
+    except DatabaseError as exc:
         raise IngestError(f"{path.name}: the file cannot be read as JSON Lines ({_first_line(exc)}).") from exc
     if not rows:
         raise IngestError(f"{path.name}: no valid JSON object found on the first lines.")
@@ -292,6 +290,10 @@ def _choose_date_format(con, values: list[str], header: str) -> str:
     if all(re.fullmatch(r"-?\d+(\.0+)?", v.strip()) for v in values):
         if normalise_header(header) == "step":
             return STEP_HOURS
+        # 20250103 and 20250103101500 are dates; as epoch seconds they would land in 1970.
+        for fmt, width in (("%Y%m%d", 8), ("%Y%m%d%H%M%S", 14)):
+            if all(len(v.strip()) == width and v.strip()[:2] in ("19", "20") for v in values):
+                return fmt
         biggest = max(abs(float(v)) for v in values)
         return EPOCH_MS if biggest > 1e11 else EPOCH_S
     candidates = [ISO, *DATE_FORMATS]
@@ -532,14 +534,15 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
     base = datasets.dataset_dir(home, dataset)
     staging = base / datasets.STAGING / ingest_id
     staging.mkdir(parents=True, exist_ok=True)
-    con = connect(cfg, readable=[i.path for i in infos])
+    # Half the limit: the staged table spills to disk rather than push the process past it.
+    con = connect(cfg, readable=[i.path for i in infos], memory_limit=_half(cfg.memory_limit))
     notes: list[str] = []
     try:
         for n, info in enumerate(infos):
             report(0.05 + 0.6 * n / len(infos), f"Reading {info.path.name}")
             notes += _stage_file(con, n, info, keys, cfg.timezone)
         report(0.7, "Checking duplicate transaction ids")
-        _mark_duplicates(con, len(infos), previous if mode == "append" else None, home)
+        _mark_duplicates(con, infos, previous if mode == "append" else None, home)
         counts = _count(con, infos)
         if strict and counts["rejected"]:
             raise IngestError(_strict_message(con, infos, counts["rejected"]))
@@ -571,6 +574,13 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
         rejects_by_reason=counts["by_reason"], rejects_file=published[1],
         version=manifest["version"], seconds=seconds, notes=notes,
     )
+
+
+def _half(limit: str) -> str:
+    match = re.fullmatch(r"\s*([\d.]+)\s*([KMGT]i?B)\s*", limit, flags=re.I)
+    if not match:
+        return limit
+    return f"{float(match.group(1)) / 2:g}{match.group(2)}"
 
 
 def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> list[str]:
@@ -610,7 +620,7 @@ def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> list[str]
         con.execute(sql, {**params, **keys})
         if info.format == "csv":
             _keep_last_scan_rejects(con, n)
-    except duckdb.Error as exc:
+    except DatabaseError as exc:
         raise IngestError(f"{info.path.name}: the file cannot be read ({_first_line(exc)}).") from exc
     return [f"{info.path.name}: {note}" for note in plan.notes]
 
@@ -623,26 +633,36 @@ def _keep_last_scan_rejects(con, n: int) -> None:
     if found:
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE parse_rej{n} AS SELECT * FROM rej{n} "
-            f"WHERE scan_id = (SELECT max(scan_id) FROM rej{n}_scan)"
+            f"WHERE scan_id = (SELECT max(scan_id) FROM rej{n}_scan) "
+            "QUALIFY row_number() OVER (PARTITION BY line ORDER BY column_idx) = 1"
         )
 
 
-def _mark_duplicates(con, n_files: int, previous, home: Path) -> None:
+def _mark_duplicates(con, infos, previous, home: Path) -> None:
     """Reject a transaction_id seen earlier in this ingest or already in the dataset."""
+    n_files = len(infos)
     union = " UNION ALL ".join(
-        f"SELECT {n} AS _f, rowid + 1 AS _row, transaction_id FROM s{n} WHERE _reason IS NULL"
+        f"SELECT {n} AS _f, rowid + 1 AS _row, _line, transaction_id FROM s{n} WHERE _reason IS NULL"
         for n in range(n_files)
     )
+    names = "[" + ", ".join(_sql_literal(i.path.name) for i in infos) + "]"
+    # The first occurrence's line, computed for the duplicates only.
+    first_line = "CASE first_f " + " ".join(
+        f"WHEN {n} THEN {_line_expr(con, n, info, row='first_row', line='first_ln')}"
+        for n, info in enumerate(infos)
+    ) + " END"
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE dup AS SELECT _f, _row, first_f, first_row FROM ("
+        f"CREATE OR REPLACE TEMP TABLE dup AS SELECT _f, _row, first_f, {first_line} AS first_line FROM ("
         "SELECT _f, _row, first_value(_f) OVER w AS first_f, first_value(_row) OVER w AS first_row, "
+        "first_value(_line) OVER w AS first_ln, "
         f"row_number() OVER w AS k FROM ({union}) "
         "WINDOW w AS (PARTITION BY transaction_id ORDER BY _f, _row)) WHERE k > 1"
     )
     for n in range(n_files):
+        # Same numbering as the rejects report: the line a spreadsheet shows, in the named file.
         con.execute(
-            f"UPDATE s{n} SET _reason = 'duplicate transaction_id (first seen at row ' || "
-            "(dup.first_row) || ' of file ' || (dup.first_f + 1) || ')', "
+            f"UPDATE s{n} SET _reason = 'duplicate transaction_id (first seen at line ' || "
+            f"(dup.first_line) || ' of ' || ({names})[dup.first_f + 1] || ')', "
             f"_column = 'transaction_id', _value = s{n}.transaction_id "
             f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}.rowid + 1"
         )
@@ -681,6 +701,8 @@ def _count(con, infos) -> dict:
                 loaded += k
             else:
                 rejected += k
+                # One count per rule: "where the first one was" differs for every duplicate.
+                reason = re.sub(r" \(first seen at .*\)$", "", reason)
                 by_reason[reason] = by_reason.get(reason, 0) + k
         table = _parse_rejects(con, n, info)
         if table:
@@ -691,23 +713,30 @@ def _count(con, infos) -> dict:
     return {"loaded": loaded, "rejected": rejected, "rows_read": loaded + rejected, "by_reason": by_reason}
 
 
+def _line_expr(con, n: int, info: SourceInfo, row: str = "s.rowid + 1", line: str = "s._line") -> str:
+    """SQL for the line of data row ``row`` (1-based) of file ``n``: header = line 1, one line
+    per record; JSON Lines carry their physical ``line``."""
+    table = _parse_rejects(con, n, info)
+    # A data row's record number in the file counts the unreadable lines before it too.
+    if table:
+        shift = (f"(SELECT count(*) FROM (SELECT line - 1 - row_number() OVER (ORDER BY line) AS g "
+                 f"FROM {table}) r WHERE r.g < {row})")
+    else:
+        shift = "0"
+    offset = "1" if info.format == "csv" else "0"
+    return f"CAST(coalesce({line}, {row} + {offset} + {shift}) AS BIGINT)"
+
+
 def _rejects_sql(con, infos, with_record: bool) -> str:
     """All rejects of this ingest: file, line, column, reason, value (and the raw record)."""
     parts = []
     for n, info in enumerate(infos):
         name = _sql_literal(info.path.name)
         table = _parse_rejects(con, n, info)
-        # A data row's record number in the file counts the unreadable lines before it too.
-        if table:
-            shift = (f"(SELECT count(*) FROM (SELECT line - 1 - row_number() OVER (ORDER BY line) AS g "
-                     f"FROM {table}) r WHERE r.g < s.rowid + 1)")
-        else:
-            shift = "0"
-        offset = "1" if info.format == "csv" else "0"
         record = "CAST(NULL AS VARCHAR)" if not with_record else (
             "left(CAST(s._value AS VARCHAR), 200)")
         parts.append(
-            f"SELECT {name} AS file, CAST(coalesce(s._line, s.rowid + 1 + {offset} + {shift}) AS BIGINT) AS line, "
+            f"SELECT {name} AS file, {_line_expr(con, n, info)} AS line, "
             f"s._column AS column, s._reason AS reason, left(CAST(s._value AS VARCHAR), 200) AS value, "
             f"{record} AS record FROM s{n} s WHERE s._reason IS NOT NULL"
         )
@@ -739,12 +768,12 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool):
         con.execute(
             f"COPY (SELECT * EXCLUDE (_line, _reason, _column, _value) FROM s{n} "
             f"WHERE _reason IS NULL{order}) "
-            f"TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE 122880)"
+            f"TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)"
         )
         files.append(name)
     rejects_name = None
     total = con.execute(
-        " + ".join(f"(SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL)" for n in range(len(infos)))
+        "SELECT " + " + ".join(f"(SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL)" for n in range(len(infos)))
     ).fetchone()[0]
     if total or any(_parse_rejects(con, n, i) for n, i in enumerate(infos)):
         rejects_name = f"rejects-{ingest_id}.parquet"
@@ -883,6 +912,12 @@ def load_mapping(path: str | Path) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
         raise IngestError(
             f'{path.name}: the mapping must be a JSON object of names, e.g. {{"transaction_id": "TX_ID"}}.'
+        )
+    unknown = sorted(set(data) - set(CANONICAL))
+    if unknown:
+        raise IngestError(
+            f"{path.name}: the mapping names unknown canonical column(s) {unknown}; "
+            f"valid names are {list(CANONICAL)}."
         )
     return data
 

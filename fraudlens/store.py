@@ -22,11 +22,16 @@ from fraudlens.schema import check_dataset_name, quote_ident
 
 logger = logging.getLogger(__name__)
 
+# Callers catch this instead of importing duckdb themselves (only this module opens DuckDB).
+DatabaseError = duckdb.Error
+
 _STORES: dict[Path, "Store"] = {}
 _STORES_LOCK = threading.Lock()
 
 
-def connect(cfg: Settings, *, readable: list[Path] | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    cfg: Settings, *, readable: list[Path] | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection limited to ``cfg.home`` (and ``readable`` source files).
 
     DuckDB's ``enable_external_access = false`` with ``allowed_directories`` keeps queries
@@ -39,13 +44,14 @@ def connect(cfg: Settings, *, readable: list[Path] | None = None) -> duckdb.Duck
     con = duckdb.connect(
         ":memory:",
         config={
-            "memory_limit": cfg.memory_limit,
+            "memory_limit": memory_limit or cfg.memory_limit,
             "threads": cfg.threads,
             "temp_directory": str(tmp),
             "preserve_insertion_order": True,
         },
     )
-    con.execute("SET TimeZone = $tz", {"tz": cfg.timezone})
+    # GLOBAL: a cursor() is a new session and would otherwise fall back to the machine's zone.
+    con.execute("SET GLOBAL TimeZone = $tz", {"tz": cfg.timezone})
     con.execute("SET enable_progress_bar = false")
     allowed_dirs = [str(home) + "/"]
     allowed_files = [str(Path(p).resolve()) for p in readable or []]
@@ -106,6 +112,18 @@ class Store:
 
     def query_rows(self, name: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         return self._run(name, sql, params, lambda rel: rel.fetchall())
+
+    def query_batches(self, name: str, sql: str, params: dict[str, Any] | None = None,
+                      rows: int = 250_000):
+        """Yield the result as pyarrow RecordBatches of at most ``rows`` rows (bounded memory)."""
+        cur = self.cursor()
+        try:
+            reader = cur.execute(sql, params or {}).fetch_record_batch(rows)
+            yield from reader
+        except duckdb.Error as exc:
+            raise QueryError(name, params, exc) from exc
+        finally:
+            cur.close()
 
     def _run(self, name, sql, params, fetch):
         started = time.perf_counter()
