@@ -8,13 +8,12 @@ subtle kind close to normal spending), and the planned rows are merged into thei
 keeps its scenario in ``fraud_scenario`` as ground truth; the label ``fraudulent_activity`` can be
 made to arrive late, or never, as it does in a real bank.
 
-Meaning of the location column: for card purchases, ATM and branch operations it is the region of
-the merchant, ATM or branch; for transfers and bill payments made online or by phone it is the
-region the device connects from.
+Meaning of the location column: at a shop terminal, ATM or branch it is the region of the merchant,
+ATM or branch; online and on the phone it is the region the device connects from.
 
 Randomness comes from ``numpy.random.default_rng`` seeded with ``seed`` plus a fixed stream number
-per purpose and per time cell, so the data depend on ``seed``, ``rows``, ``fraud_rate``, ``start``,
-``days`` and ``late_labels``, never on ``chunk_rows``.
+per purpose and per time cell, so the data depend on ``seed``, ``rows``, ``fraud_rate``, ``start``
+and ``days`` (and the labels on ``late_labels``), never on ``chunk_rows``.
 """
 
 from __future__ import annotations
@@ -23,8 +22,8 @@ import logging
 import math
 import numbers
 import os
-import tempfile
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -37,6 +36,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fraudlens.errors import FraudLensError
+from fraudlens.schema import CANONICAL, GROUND_TRUTH, LABEL
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +47,8 @@ SCENARIOS = (
 # Share of fraud rows per scenario (same order as SCENARIOS).
 SCENARIO_SHARES = (0.19, 0.17, 0.19, 0.15, 0.15, 0.15)
 
-COLUMNS = (
-    "transaction_id", "transaction_datetime", "account_id", "transaction_amount",
-    "transaction_type", "channel", "account_type", "account_balance", "account_age_days",
-    "merchant_id", "merchant_location", "ip_address", "fraudulent_activity", "fraud_scenario",
-)
+# The canonical columns, then the ground truth.
+COLUMNS = (*CANONICAL, GROUND_TRUTH)
 TIMEZONE = "America/Lima"
 
 REGIONS = (
@@ -117,6 +114,9 @@ _HOUR_WEIGHTS = np.array([
     0.35, 0.18, 0.10, 0.07, 0.08, 0.25, 0.8, 1.8, 3.2, 4.3, 5.0, 5.5, 6.3, 6.1, 5.4, 5.1, 5.3,
     5.8, 6.4, 6.6, 5.8, 4.4, 2.7, 1.2,
 ])
+# Payroll is posted in the morning; branches open 9:00 to 18:00.
+_PAYROLL_HOURS = np.where((np.arange(24) >= 8) & (np.arange(24) < 12), 1.0, 0.0)
+_BRANCH_HOURS = _HOUR_WEIGHTS * ((np.arange(24) >= 9) & (np.arange(24) < 18))
 _WEEKDAY_WEIGHTS = np.array([0.96, 0.94, 0.96, 1.0, 1.15, 1.12, 0.84])
 _PAYDAY_WEIGHT = 1.45
 _AFTER_PAYDAY_WEIGHT = 1.15
@@ -127,15 +127,21 @@ _CELL_ROWS = 150_000  # largest expected cell; bounds memory whatever chunk_rows
 _PARTS = (1, 2, 3, 4, 6, 8, 12, 24)
 _ROWS_PER_ACCOUNT = 40
 _SALARY_SHARE = 0.45  # at most this share of a payday's rows are salary deposits
+_CASH_IN = 0.07  # share of rows that are income deposits for accounts without a salary
 _LABEL_MATURITY_DAYS = 7
 _REPORT_DELAY_DAYS = 10.0
 _NEVER_REPORTED = 0.05
-_OFF = np.int64(2) ** 41  # keeps running minima of different accounts apart (see _balances)
-_LIMIT = np.int64(2) ** 39
+# Balances in cents are clipped to +-_LIMIT (far above any real one) so that shifting accounts
+# apart by _OFF in _balances cannot overflow int64.
+_LIMIT = np.int64(2) ** 38
+_OFF = np.int64(2) ** 40
 
 # Stream numbers for derived generators, so each purpose has its own sequence.
 _WORLD_STREAM, _PLAN_STREAM, _CELL_STREAM = 1, 2, 3
 
+# Row fields while generating: seconds since start, account, channel, type, party (merchant_id),
+# region, IP number, amount in cents, scenario, balance rule (0 none, 1 drain a share of the
+# balance, 2 capped by it), that share, step inside the event, and when the fraud is reported.
 _FIELDS = (
     "t", "acct", "chan", "ttype", "party", "loc", "ip", "cents", "scen", "dep", "frac", "rank",
     "report",
@@ -307,165 +313,6 @@ class _Picker:
 
 
 # ---------------------------------------------------------------------------------------------
-# The world: parties and accounts
-
-
-class _World:
-    """Accounts, merchants, ATMs, branches, employers and IP addresses, as numpy arrays.
-
-    Every counterparty (merchant, ATM, branch, employer, account, outside account) is a "party"
-    numbered in one table, so ``merchant_id`` is a single take from ``party_ids``.
-    """
-
-    def __init__(self, rows: int, seed: int, legit_rows: int, days: int):
-        rng = np.random.default_rng([seed, _WORLD_STREAM])
-        self.n_accounts = max(200, rows // _ROWS_PER_ACCOUNT)
-        self._build_parties(rng)
-        self._build_accounts(rng, legit_rows, days)
-        self._build_ips(rng, rows)
-
-    def _build_parties(self, rng: np.random.Generator) -> None:
-        n_acc = self.n_accounts
-        counts = {
-            "pos": max(150, n_acc // 12), "online": max(40, n_acc // 150),
-            "biller": max(12, min(60, n_acc // 500)), "atm": max(30, n_acc // 60),
-            "branch": max(15, n_acc // 400), "employer": max(20, n_acc // 150),
-            "account": n_acc, "external": max(100, n_acc // 2),
-        }
-        offsets, total = {}, 0
-        for kind, count in counts.items():
-            offsets[kind] = total
-            total += count
-        self.counts, self.offsets, self.n_parties = counts, offsets, total
-        self.n_merchants = counts["pos"] + counts["online"] + counts["biller"]
-
-        region = np.zeros(total, dtype=np.int64)
-        category = np.full(total, -1, dtype=np.int64)
-        popularity = np.ones(total)
-        for kind in ("pos", "online", "biller"):
-            sl = self.slice(kind)
-            cats = [i for i, c in enumerate(_CATEGORIES) if c[3] == kind]
-            shares = np.array([_CATEGORIES[i][4] for i in cats])
-            category[sl] = np.array(cats)[_draw(rng, _cdf(shares), counts[kind])]
-            popularity[sl] = rng.lognormal(0.0, 0.8, counts[kind])
-        # Every region has at least one shop, ATM and branch; online sellers are mostly in Lima.
-        for kind in ("pos", "atm", "branch", "employer", "account", "external"):
-            sl = self.slice(kind)
-            region[sl] = _draw(rng, _REGION_CDF, counts[kind])
-            if kind in ("pos", "atm", "branch"):
-                region[sl][: len(REGIONS)] = np.arange(len(REGIONS))
-        for kind in ("online", "biller"):
-            sl = self.slice(kind)
-            region[sl] = np.where(rng.random(counts[kind]) < 0.8, 0,
-                                  _draw(rng, _REGION_CDF, counts[kind]))
-        self.party_region, self.party_category, self.popularity = region, category, popularity
-
-        def ranged(kind: str) -> np.ndarray:
-            return np.arange(offsets[kind], offsets[kind] + counts[kind])
-
-        self.pos_picker = _Picker(ranged("pos"), region[self.slice("pos")], popularity[self.slice("pos")])
-        self.online_picker = _Picker(ranged("online"), np.zeros(counts["online"], dtype=np.int64),
-                                     popularity[self.slice("online")])
-        self.atm_picker = _Picker(ranged("atm"), region[self.slice("atm")], np.ones(counts["atm"]))
-        self.branch_picker = _Picker(ranged("branch"), region[self.slice("branch")],
-                                     np.ones(counts["branch"]))
-
-        merchant_numbers = rng.choice(9_999_999, self.n_merchants, replace=False) + 1
-        account_numbers = rng.choice(9_999_999, n_acc + counts["external"], replace=False) + 1
-        self.party_ids = pa.concat_arrays([
-            _ids("M", merchant_numbers, 7),
-            _ids("ATM", np.arange(1, counts["atm"] + 1), 5),
-            _ids("BR", np.arange(1, counts["branch"] + 1), 4),
-            _ids("E", rng.choice(999_999, counts["employer"], replace=False) + 1, 6),
-            _ids("A", account_numbers, 7),
-        ])
-        self.account_ids = self.party_ids.slice(offsets["account"], n_acc)
-
-    def slice(self, kind: str) -> slice:
-        return slice(self.offsets[kind], self.offsets[kind] + self.counts[kind])
-
-    def _build_accounts(self, rng: np.random.Generator, legit_rows: int, days: int) -> None:
-        n = self.n_accounts
-        self.home = self.party_region[self.slice("account")].copy()
-        self.account_type = _draw(rng, _cdf(_ACCOUNT_TYPE_WEIGHTS), n)
-        new = rng.random(n) < 0.08
-        self.age0 = np.where(
-            new, rng.integers(1, 91, n),
-            np.clip(rng.lognormal(math.log(900), 0.9, n), 91, 12_000),
-        ).astype(np.int64)
-        self.spend = rng.lognormal(0.0, 0.55, n)
-        self.activity = rng.gamma(1.6, 1 / 1.6, n)
-        self.activity_cdf = _cdf(self.activity)
-        self.channel_cdf = self._channel_habits(rng, n)
-
-        # Income roughly matches spending, so balances drift but stay plausible.
-        monthly_tx = self.activity / self.activity.mean() * legit_rows / n * 30.0 / days
-        monthly_spend = monthly_tx * 120.0 * self.spend
-        self.salaried = rng.random(n) < 0.6
-        self.payday = rng.integers(0, 2, n)  # 0: the 15th, 1: the last day of the month
-        self.salary_cents = _to_cents(_round_to(monthly_spend * rng.lognormal(0.1, 0.2, n), 10))
-        opening = np.where(
-            self.account_type == 2,
-            rng.lognormal(math.log(4000), 0.6, n) * rng.uniform(0.3, 1.0, n),
-            rng.lognormal(math.log(1800), 1.0, n),
-        )
-        self.balance0 = _to_cents(opening * self.spend)
-
-        self.usual_pos = self.pos_picker.pick(rng, np.repeat(self.home, 5)).reshape(n, 5)
-        self.usual_online = self.online_picker.pick_any(rng, 2 * n).reshape(n, 2)
-        billers = self.offsets["biller"] + rng.integers(0, self.counts["biller"], (n, 2))
-        self.usual_biller = billers
-        self.usual_atm = self.atm_picker.pick(rng, self.home)
-        self.home_branch = self.branch_picker.pick(rng, self.home)
-        self.employer = self.offsets["employer"] + rng.integers(0, self.counts["employer"], n)
-        inside = rng.random((n, 3)) < 0.7
-        self.contacts = np.where(
-            inside,
-            self.offsets["account"] + rng.integers(0, n, (n, 3)),
-            self.offsets["external"] + rng.integers(0, self.counts["external"], (n, 3)),
-        )
-        self.n_ips = rng.integers(1, 3, n)
-
-    @staticmethod
-    def _channel_habits(rng: np.random.Generator, n: int) -> np.ndarray:
-        """Each account uses 1-3 channels most of the time, the others rarely."""
-        keys = np.log(_CHANNEL_POPULARITY)[None, :] + rng.gumbel(size=(n, len(CHANNELS)))
-        rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
-        usual = rank < _draw(rng, _cdf(np.array([0.25, 0.45, 0.30])), n)[:, None] + 1
-        weights = np.where(usual, rng.uniform(0.5, 1.5, (n, len(CHANNELS))), 0.0)
-        weights = weights / weights.sum(axis=1, keepdims=True) * 0.96 + 0.04 / len(CHANNELS)
-        return _cdf(weights)
-
-    def _build_ips(self, rng: np.random.Generator, rows: int) -> None:
-        peru = (190, 181, 200, 179, 186, 161, 38, 201)
-        self.n_other_ips = max(1000, self.n_accounts // 4)
-        self.n_fraud_ips = max(200, rows // 2000)
-        self.ip_strings = pa.concat_arrays([
-            _ip_strings(rng, 2 * self.n_accounts, peru),
-            _ip_strings(rng, self.n_other_ips, peru),
-            _ip_strings(rng, self.n_fraud_ips, (45, 185, 103, 5, 91, 190, 181, 179)),
-        ])
-        self.other_ip0 = 2 * self.n_accounts
-        self.fraud_ip0 = self.other_ip0 + self.n_other_ips
-
-    # Draws shared by ordinary rows and fraud events.
-    def usual_ip(self, rng: np.random.Generator, acct: np.ndarray) -> np.ndarray:
-        return 2 * acct + (rng.random(len(acct)) * self.n_ips[acct]).astype(np.int64)
-
-    def other_ip(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return self.other_ip0 + rng.integers(0, self.n_other_ips, n)
-
-    def fraud_ip(self, rng: np.random.Generator, n: int) -> np.ndarray:
-        return self.fraud_ip0 + rng.integers(0, self.n_fraud_ips, n)
-
-    def purchase_cents(self, rng: np.random.Generator, party: np.ndarray, acct: np.ndarray,
-                       boost: float = 0.0) -> np.ndarray:
-        cat = np.maximum(self.party_category[party], 0)
-        amount = _CAT_MEDIAN[cat] * self.spend[acct] * np.exp(boost + _CAT_SIGMA[cat] * rng.standard_normal(len(party)))
-        return _to_cents(np.maximum(amount, 1.0))
-
-
-# ---------------------------------------------------------------------------------------------
 # Calendar: day weights and time cells
 
 
@@ -529,11 +376,210 @@ def _event_starts(rng: np.random.Generator, cal: _Calendar, n: int, hour_weights
     return np.minimum(t, max(cal.seconds - 1 - int(span), 0))
 
 
+def _cell_times(rng: np.random.Generator, cal: _Calendar, cell: int, n: int,
+                weights: np.ndarray = _HOUR_WEIGHTS) -> np.ndarray:
+    hours = cal.cell_hours(cell)
+    hour = hours[_draw(rng, _cdf(weights[hours]), n)]
+    return (cell // cal.parts) * _DAY + hour * 3600 + rng.integers(0, 3600, n)
+
+
+def _part_of_account(cal: _Calendar, accounts: np.ndarray) -> np.ndarray:
+    """The part of the day in which an account's salary is paid, spread like the day's rows."""
+    parts = np.array([_PAYROLL_HOURS[cal.cell_hours(p)].sum() for p in range(cal.parts)])
+    spread = (accounts * 0.6180339887498949) % 1.0
+    return np.minimum(np.searchsorted(_cdf(parts), spread, side="right"), cal.parts - 1)
+
+
+def _paid_share(cal: _Calendar, legit_rows: int, salaried: np.ndarray,
+                payday: np.ndarray) -> np.ndarray:
+    """Expected share of paydays on which a salaried account is paid (salary rows are capped)."""
+    share = np.ones(len(salaried))
+    for kind in (0, 1):
+        days = np.flatnonzero(cal.payday == kind)
+        eligible = int((salaried & (payday == kind)).sum())
+        if len(days) and eligible:
+            rows = legit_rows * cal.day_weight[days] / cal.day_weight.sum()
+            share[payday == kind] = np.minimum(1.0, _SALARY_SHARE * rows / eligible).mean()
+    return share
+
+
+# ---------------------------------------------------------------------------------------------
+# The world: parties and accounts
+
+
+class _World:
+    """Accounts, merchants, ATMs, branches, employers and IP addresses, as numpy arrays.
+
+    Every counterparty (merchant, ATM, branch, employer, account, outside account) is a "party"
+    numbered in one table, so ``merchant_id`` is a single take from ``party_ids``.
+    """
+
+    def __init__(self, rows: int, seed: int, legit_rows: int, cal: _Calendar):
+        rng = np.random.default_rng([seed, _WORLD_STREAM])
+        self.n_accounts = max(200, rows // _ROWS_PER_ACCOUNT)
+        self._build_parties(rng)
+        self._build_accounts(rng, legit_rows, cal)
+        self._build_ips(rng, rows)
+
+    def _build_parties(self, rng: np.random.Generator) -> None:
+        n_acc = self.n_accounts
+        counts = {
+            "pos": max(150, n_acc // 12), "online": max(40, n_acc // 150),
+            "biller": max(12, min(60, n_acc // 500)), "atm": max(30, n_acc // 60),
+            "branch": max(15, n_acc // 400), "employer": max(20, n_acc // 150),
+            "account": n_acc, "external": max(100, n_acc // 2),
+        }
+        offsets, total = {}, 0
+        for kind, count in counts.items():
+            offsets[kind] = total
+            total += count
+        self.counts, self.offsets = counts, offsets
+        self.n_merchants = counts["pos"] + counts["online"] + counts["biller"]
+
+        region = np.zeros(total, dtype=np.int64)
+        category = np.full(total, -1, dtype=np.int64)
+        popularity = np.ones(total)
+        for kind in ("pos", "online", "biller"):
+            sl = self.kind_slice(kind)
+            cats = [i for i, c in enumerate(_CATEGORIES) if c[3] == kind]
+            shares = np.array([_CATEGORIES[i][4] for i in cats])
+            category[sl] = np.array(cats)[_draw(rng, _cdf(shares), counts[kind])]
+            popularity[sl] = rng.lognormal(0.0, 0.8, counts[kind])
+        # Every region has at least one shop, ATM and branch; online sellers are mostly in Lima.
+        for kind in ("pos", "atm", "branch", "employer", "account", "external"):
+            sl = self.kind_slice(kind)
+            region[sl] = _draw(rng, _REGION_CDF, counts[kind])
+            if kind in ("pos", "atm", "branch"):
+                region[sl][: len(REGIONS)] = np.arange(len(REGIONS))
+        for kind in ("online", "biller"):
+            sl = self.kind_slice(kind)
+            region[sl] = np.where(rng.random(counts[kind]) < 0.8, 0,
+                                  _draw(rng, _REGION_CDF, counts[kind]))
+        self.party_region, self.party_category = region, category
+
+        def picker(kind: str, by_region: bool = True) -> _Picker:
+            sl = self.kind_slice(kind)
+            regions = region[sl] if by_region else np.zeros(counts[kind], dtype=np.int64)
+            return _Picker(np.arange(sl.start, sl.stop), regions, popularity[sl])
+
+        self.pos_picker = picker("pos")
+        self.online_picker = picker("online", by_region=False)
+        self.atm_picker = picker("atm")
+        self.branch_picker = picker("branch")
+
+        merchant_numbers = rng.choice(9_999_999, self.n_merchants, replace=False) + 1
+        account_numbers = rng.choice(9_999_999, n_acc + counts["external"], replace=False) + 1
+        self.party_ids = pa.concat_arrays([
+            _ids("M", merchant_numbers, 7),
+            _ids("ATM", np.arange(1, counts["atm"] + 1), 5),
+            _ids("BR", np.arange(1, counts["branch"] + 1), 4),
+            _ids("E", rng.choice(999_999, counts["employer"], replace=False) + 1, 6),
+            _ids("A", account_numbers, 7),
+        ])
+        self.account_ids = self.party_ids.slice(offsets["account"], n_acc)
+
+    def kind_slice(self, kind: str) -> slice:
+        return slice(self.offsets[kind], self.offsets[kind] + self.counts[kind])
+
+    def _build_accounts(self, rng: np.random.Generator, legit_rows: int, cal: _Calendar) -> None:
+        n = self.n_accounts
+        self.home = self.party_region[self.kind_slice("account")].copy()
+        self.account_type = _draw(rng, _cdf(_ACCOUNT_TYPE_WEIGHTS), n)
+        new = rng.random(n) < 0.08
+        self.age0 = np.where(
+            new, rng.integers(1, 91, n),
+            np.clip(rng.lognormal(math.log(900), 0.9, n), 91, 12_000),
+        ).astype(np.int64)
+        self.spend = rng.lognormal(0.0, 0.55, n)
+        self.activity = rng.gamma(1.6, 1 / 1.6, n)
+        self.activity_cdf = _cdf(self.activity)
+        self.channel_cdf = self._channel_habits(rng, n)
+
+        # Income roughly matches spending (about 220 PEN of debit per row per unit of spend), so
+        # balances drift but seldom run dry. Accounts without a salary get cash deposits instead.
+        monthly_tx = self.activity / self.activity.mean() * legit_rows / n * 30.0 / cal.days
+        channel_p = np.diff(self.channel_cdf, prepend=0.0, axis=1)
+        deposit_p = channel_p @ _TYPE_GIVEN_CHANNEL[:, DEPOSIT]
+        monthly_debit = monthly_tx * (1 - deposit_p) * 220.0 * self.spend
+        income = monthly_debit * rng.lognormal(0.15, 0.15, n) + 300.0 * self.spend
+        self.salaried = rng.random(n) < 0.6
+        self.payday = rng.integers(0, 2, n)  # 0: the 15th, 1: the last day of the month
+        self.salary_part = _part_of_account(cal, np.arange(n))
+        paid = _paid_share(cal, legit_rows, self.salaried, self.payday)
+        self.salary_cents = _to_cents(_round_to(income / np.maximum(paid, 0.5), 10))
+        self.cash_in = np.where(self.salaried, 0.0, _CASH_IN)
+        # A lognormal's mean is 1.28 times its median at sigma 0.7.
+        self.deposit_median = np.where(
+            self.salaried, 300.0 * self.spend,
+            income / np.maximum(monthly_tx * (deposit_p + _CASH_IN), 0.05) / 1.28,
+        )
+        # Savings of one to two months of spending; credit cards show the available credit.
+        opening = monthly_debit * np.where(
+            self.account_type == 2, rng.uniform(1.5, 3.0, n), rng.lognormal(math.log(2.0), 0.5, n))
+        self.balance0 = _to_cents(opening + rng.lognormal(math.log(300), 0.8, n))
+        self.usual_pos = self.pos_picker.pick(rng, np.repeat(self.home, 5)).reshape(n, 5)
+        self.usual_online = self.online_picker.pick_any(rng, 2 * n).reshape(n, 2)
+        billers = self.offsets["biller"] + rng.integers(0, self.counts["biller"], (n, 2))
+        self.usual_biller = billers
+        self.usual_atm = self.atm_picker.pick(rng, self.home)
+        self.home_branch = self.branch_picker.pick(rng, self.home)
+        self.employer = self.offsets["employer"] + rng.integers(0, self.counts["employer"], n)
+        inside = rng.random((n, 3)) < 0.7
+        self.contacts = np.where(
+            inside,
+            self.offsets["account"] + rng.integers(0, n, (n, 3)),
+            self.offsets["external"] + rng.integers(0, self.counts["external"], (n, 3)),
+        )
+        self.n_ips = rng.integers(1, 3, n)
+
+    @staticmethod
+    def _channel_habits(rng: np.random.Generator, n: int) -> np.ndarray:
+        """Each account uses 1-3 channels most of the time, the others rarely."""
+        keys = np.log(_CHANNEL_POPULARITY)[None, :] + rng.gumbel(size=(n, len(CHANNELS)))
+        rank = np.argsort(np.argsort(-keys, axis=1), axis=1)
+        usual = rank < _draw(rng, _cdf(np.array([0.25, 0.45, 0.30])), n)[:, None] + 1
+        weights = np.where(usual, rng.uniform(0.5, 1.5, (n, len(CHANNELS))), 0.0)
+        weights = weights / weights.sum(axis=1, keepdims=True) * 0.96 + 0.04 / len(CHANNELS)
+        return _cdf(weights)
+
+    def _build_ips(self, rng: np.random.Generator, rows: int) -> None:
+        peru = (190, 181, 200, 179, 186, 161, 38, 201)
+        self.n_other_ips = max(1000, self.n_accounts // 4)
+        self.n_fraud_ips = max(200, rows // 2000)
+        self.ip_strings = pa.concat_arrays([
+            _ip_strings(rng, 2 * self.n_accounts, peru),
+            _ip_strings(rng, self.n_other_ips, peru),
+            _ip_strings(rng, self.n_fraud_ips, (45, 185, 103, 5, 91, 190, 181, 179)),
+        ])
+        self.other_ip0 = 2 * self.n_accounts
+        self.fraud_ip0 = self.other_ip0 + self.n_other_ips
+
+    # Draws shared by ordinary rows and fraud events.
+    def usual_ip(self, rng: np.random.Generator, acct: np.ndarray) -> np.ndarray:
+        return 2 * acct + (rng.random(len(acct)) * self.n_ips[acct]).astype(np.int64)
+
+    def other_ip(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.other_ip0 + rng.integers(0, self.n_other_ips, n)
+
+    def fraud_ip(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        return self.fraud_ip0 + rng.integers(0, self.n_fraud_ips, n)
+
+    def purchase_cents(self, rng: np.random.Generator, party: np.ndarray, acct: np.ndarray,
+                       boost: float = 0.0) -> np.ndarray:
+        cat = np.maximum(self.party_category[party], 0)
+        noise = _CAT_SIGMA[cat] * rng.standard_normal(len(party))
+        amount = _CAT_MEDIAN[cat] * self.spend[acct] * np.exp(boost + noise)
+        return _to_cents(np.maximum(amount, 1.0))
+
+
 # ---------------------------------------------------------------------------------------------
 # Fraud plan
 
 
-def _rows(n: int, **values: np.ndarray | int | float) -> dict[str, np.ndarray]:
+_Block = dict[str, np.ndarray]
+
+
+def _rows(n: int, **values: np.ndarray | int | float) -> _Block:
     """A block of ``n`` rows with defaults for the fields not given."""
     defaults = {"ip": -1, "scen": -1, "dep": 0, "frac": 0.0, "rank": 0, "report": 0}
     out = {}
@@ -567,7 +613,9 @@ class _Victims:
         return self.order[idx]
 
 
-def _card_testing(rng, world, cal, victims, target):
+def _card_testing(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
     """Bursts of tiny online charges at unfamiliar shops, sometimes then one large purchase."""
     burst = rng.integers(5, 16, target // 5 + 1)
     sizes = _cut(burst + (rng.random(len(burst)) < 0.4), target)
@@ -589,15 +637,19 @@ def _card_testing(rng, world, cal, victims, target):
     small = np.where(rng.random(len(pos)) < 0.4, rng.integers(1, 11, len(pos)),
                      np.round(rng.uniform(0.5, 10.0, len(pos)), 2))
     big = rng.lognormal(math.log(900), 0.5, len(pos))
+    device = np.where(rng.random(k) < 0.7, _draw_rows(rng, _FAR_CDF[world.home[acct]]),
+                      _draw(rng, _REGION_CDF, k))
     return _rows(
         len(pos), t=t, acct=acct[event], chan=ONLINE, ttype=PURCHASE, party=party,
-        loc=world.party_region[party], ip=world.fraud_ip(rng, k)[event],
+        loc=device[event], ip=world.fraud_ip(rng, k)[event],
         cents=_to_cents(np.where(is_big, big, small)),
     ), sizes
 
 
-def _account_takeover(rng, world, cal, victims, target):
-    """A new device in a far region sends 1-3 transfers to new counterparties, draining the account."""
+def _account_takeover(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
+    """A new device in a far region sends 1-3 transfers to new payees, draining the account."""
     sizes = _cut(_draw(rng, _cdf(np.array([0.4, 0.35, 0.25])), target + 1) + 1, target)
     k = len(sizes)
     event, pos = _repeat_index(sizes)
@@ -619,7 +671,9 @@ def _account_takeover(rng, world, cal, victims, target):
     ), sizes
 
 
-def _compromised_merchant(rng, world, cal, victims, target):
+def _compromised_merchant(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
     """A few shops charge many cards during a window; some cards are then misused online."""
     sizes = _cut(1 + (rng.random(target + 1) < 0.3), target)
     k = len(sizes)
@@ -629,10 +683,9 @@ def _compromised_merchant(rng, world, cal, victims, target):
     kinds = np.isin(world.party_category[shops],
                     [_CAT_INDEX[c] for c in ("restaurant", "fuel", "supermarket", "pharmacy",
                                              "entertainment")])
-    candidates = shops[kinds]
-    n_shops = min(len(candidates), max(1, round(k / 35)))
-    weights = world.popularity[candidates]
-    chosen = candidates[rng.choice(len(candidates), n_shops, replace=False, p=weights / weights.sum())]
+    candidates = shops[kinds] if kinds.any() else shops
+    n_shops = min(len(candidates), max(1, round(k / 25)))
+    chosen = candidates[rng.choice(len(candidates), n_shops, replace=False)]
     window_days = np.minimum(rng.integers(3, 9, n_shops), cal.days)
     window_start = (rng.random(n_shops) * (cal.days - window_days + 1)).astype(np.int64)
     shop = rng.integers(0, n_shops, k)
@@ -648,13 +701,17 @@ def _compromised_merchant(rng, world, cal, victims, target):
     amount = np.where(follow, rng.lognormal(math.log(1100), 0.5, len(pos)),
                       rng.lognormal(math.log(260), 0.55, len(pos)))
     ip = np.where(follow, world.fraud_ip(rng, len(pos)), -1)
+    far = _draw_rows(rng, _FAR_CDF[world.home[acct]])[event]
     return _rows(
         len(pos), t=t, acct=acct[event], chan=np.where(follow, ONLINE, POS), ttype=PURCHASE,
-        party=party, loc=world.party_region[party], ip=ip, cents=_to_cents(amount),
+        party=party, loc=np.where(follow, far, world.party_region[party]), ip=ip,
+        cents=_to_cents(amount),
     ), sizes
 
 
-def _atm_cashout(rng, world, cal, victims, target):
+def _atm_cashout(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
     """Several round night-time withdrawals at ATMs in a region far from home."""
     sizes = _cut(rng.integers(2, 7, target // 2 + 1), target)
     k = len(sizes)
@@ -676,13 +733,18 @@ def _atm_cashout(rng, world, cal, victims, target):
     ), sizes
 
 
-def _mule_transfer(rng, world, cal, victims, target):
-    """Many victims, deceived, send money from their own devices to a few mule accounts."""
+def _mule_transfer(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
+    """Many victims, deceived, send money from their own devices to a few mule accounts.
+
+    Scammers talk victims into moving much of their savings "to a safe account".
+    """
     sizes = _cut(1 + (rng.random(target + 1) < 0.2), target)
     k = len(sizes)
     event, pos = _repeat_index(sizes)
     acct = victims.take(k)
-    n_mules = max(1, round(k / 25))
+    n_mules = max(1, round(k / 12))
     mules = victims.take(n_mules)
     window_days = np.minimum(rng.integers(1, 4, n_mules), cal.days)
     window_start = (rng.random(n_mules) * (cal.days - window_days + 1)).astype(np.int64)
@@ -693,17 +755,18 @@ def _mule_transfer(rng, world, cal, victims, target):
     t = t0[event] + np.where(pos == 1, rng.uniform(300, 3600, len(pos)), 0).astype(np.int64)
     own_device = rng.random(len(pos)) < 0.85
     ip = np.where(own_device, world.usual_ip(rng, acct[event]), world.other_ip(rng, len(pos)))
-    amount = rng.lognormal(math.log(750), 0.6, len(pos))
-    amount = np.where(rng.random(len(pos)) < 0.5, _round_to(amount, 10), amount)
+    fallback = _round_to(rng.lognormal(math.log(750), 0.6, len(pos)), 10)
     return _rows(
         len(pos), t=np.maximum(t, 0), acct=acct[event],
         chan=np.where(rng.random(k) < 0.65, MOBILE, ONLINE)[event], ttype=TRANSFER,
         party=world.offsets["account"] + mules[mule][event], loc=world.home[acct][event], ip=ip,
-        cents=_to_cents(amount),
+        cents=_to_cents(fallback), dep=1, frac=rng.uniform(0.3, 0.8, len(pos)), rank=pos,
     ), sizes
 
 
-def _subtle(rng, world, cal, victims, target):
+def _subtle(
+    rng: np.random.Generator, world: _World, cal: _Calendar, victims: _Victims, target: int,
+) -> tuple[_Block, np.ndarray]:
     """Card-not-present or cloned-card spending that looks almost normal."""
     sizes = _cut(1 + (rng.random(target + 1) < 0.25), target)
     k = len(sizes)
@@ -721,9 +784,11 @@ def _subtle(rng, world, cal, victims, target):
                      world.online_picker.pick_any(rng, len(pos)))
     ip = np.where(rng.random(len(pos)) < 0.55, world.usual_ip(rng, acct),
                   world.other_ip(rng, len(pos)))
+    device = np.where(rng.random(len(pos)) < 0.9, world.home[acct], region)
     return _rows(
         len(pos), t=t, acct=acct, chan=chan, ttype=PURCHASE, party=party,
-        loc=world.party_region[party], ip=np.where(chan == POS, -1, ip),
+        loc=np.where(chan == POS, world.party_region[party], device),
+        ip=np.where(chan == POS, -1, ip),
         cents=world.purchase_cents(rng, party, acct, boost=0.4),
     ), sizes
 
@@ -775,20 +840,13 @@ def _report_times(rng: np.random.Generator, t: np.ndarray, sizes: np.ndarray) ->
 # Ordinary transactions of one time cell
 
 
-def _cell_times(rng: np.random.Generator, cal: _Calendar, cell: int, n: int) -> np.ndarray:
-    hours = cal.cell_hours(cell)
-    hour = hours[_draw(rng, _cdf(_HOUR_WEIGHTS[hours]), n)]
-    return (cell // cal.parts) * _DAY + hour * 3600 + rng.integers(0, 3600, n)
-
-
 def _salary_accounts(rng, world: _World, cal: _Calendar, cell: int, n: int) -> np.ndarray:
-    """Salaried accounts paid in this cell; each account belongs to one part of the day."""
+    """Salaried accounts paid in this cell; each account is paid in one part of the day."""
     day = cell // cal.parts
     if cal.payday[day] < 0 or n == 0:
         return np.zeros(0, dtype=np.int64)
-    accounts = np.arange(world.n_accounts)
     eligible = np.flatnonzero(world.salaried & (world.payday == cal.payday[day])
-                              & (accounts % cal.parts == cell % cal.parts))
+                              & (world.salary_part == cell % cal.parts))
     count = min(len(eligible), round(_SALARY_SHARE * n))
     return np.sort(rng.choice(eligible, count, replace=False))
 
@@ -797,25 +855,50 @@ def _legit(rng: np.random.Generator, world: _World, cal: _Calendar, cell: int,
            n: int) -> dict[str, np.ndarray]:
     """``n`` ordinary transactions in ``cell``, following each account's habits."""
     salary = _salary_accounts(rng, world, cal, cell, n)
-    n_other = n - len(salary)
-    t = _cell_times(rng, cal, cell, n)
-    acct = np.concatenate([salary, _draw(rng, world.activity_cdf, n_other)])
     is_salary = np.arange(n) < len(salary)
-    chan = np.where(is_salary, BRANCH, _draw_rows(rng, world.channel_cdf[acct]))
-    ttype = np.where(is_salary, DEPOSIT, _draw_rows(rng, _cdf(_TYPE_GIVEN_CHANNEL)[chan]))
-    region = np.where(rng.random(n) < 0.85, world.home[acct], _draw(rng, _REGION_CDF, n))
+    acct = np.concatenate([salary, _draw(rng, world.activity_cdf, n - len(salary))])
+    cash_in = ~is_salary & (rng.random(n) < world.cash_in[acct])
+    chan = _draw_rows(rng, world.channel_cdf[acct])
+    chan = np.where(cash_in, np.where(rng.random(n) < 0.6, ATM, BRANCH), chan)
+    open_hours = _BRANCH_HOURS[cal.cell_hours(cell)].sum() > 0
+    if not open_hours:
+        chan = np.where(chan == BRANCH, ATM, chan)
+    chan = np.where(is_salary, BRANCH, chan)
+    ttype = _draw_rows(rng, _cdf(_TYPE_GIVEN_CHANNEL)[chan])
+    ttype = np.where(is_salary | cash_in, DEPOSIT, ttype)
+    t = _legit_times(rng, cal, cell, chan, is_salary)
+    # Now and then people travel, or connect from elsewhere.
+    region = np.where(rng.random(n) < 0.94, world.home[acct], _draw(rng, _REGION_CDF, n))
     party = _legit_party(rng, world, acct, chan, ttype, region, is_salary)
-    device_region = np.where(rng.random(n) < 0.95, world.home[acct], _draw(rng, _REGION_CDF, n))
-    at_place = (chan == POS) | (chan == ATM) | (ttype == PURCHASE) | (
-        (chan == BRANCH) & ((ttype == WITHDRAWAL) | (ttype == DEPOSIT)))
-    loc = np.where(is_salary, world.home[acct],
-                   np.where(at_place, world.party_region[party], device_region))
+    device = np.where(rng.random(n) < 0.97, world.home[acct], region)
+    own_branch = np.where(_party_is(world, party, "branch"), party, world.home_branch[acct])
+    loc = np.select(
+        [is_salary, (chan == POS) | (chan == ATM), chan == BRANCH],
+        [world.home[acct], world.party_region[party], world.party_region[own_branch]],
+        default=device,
+    )
     ip = np.where(rng.random(n) < 0.94, world.usual_ip(rng, acct), world.other_ip(rng, n))
     ip = np.where((chan == ONLINE) | (chan == MOBILE), ip, -1)
     cents = _legit_cents(rng, world, acct, chan, ttype, party)
     cents = np.where(is_salary, world.salary_cents[acct], cents)
     return _rows(n, t=t, acct=acct, chan=chan, ttype=ttype, party=party, loc=loc, ip=ip,
                  cents=cents)
+
+
+def _party_is(world: _World, party: np.ndarray, kind: str) -> np.ndarray:
+    return (party >= world.offsets[kind]) & (party < world.offsets[kind] + world.counts[kind])
+
+
+def _legit_times(rng: np.random.Generator, cal: _Calendar, cell: int, chan: np.ndarray,
+                 is_salary: np.ndarray) -> np.ndarray:
+    """Times in the cell: branches keep business hours and payroll is posted in the morning."""
+    t = _cell_times(rng, cal, cell, len(chan))
+    branch = (chan == BRANCH) & ~is_salary
+    if branch.any():
+        t[branch] = _cell_times(rng, cal, cell, int(branch.sum()), _BRANCH_HOURS)
+    if is_salary.any():
+        t[is_salary] = _cell_times(rng, cal, cell, int(is_salary.sum()), _PAYROLL_HOURS)
+    return t
 
 
 def _legit_party(rng, world: _World, acct, chan, ttype, region, is_salary) -> np.ndarray:
@@ -850,8 +933,7 @@ def _legit_cents(rng, world: _World, acct, chan, ttype, party) -> np.ndarray:
     cash = 150.0 * spend * np.exp(0.6 * noise)
     cash = np.minimum(np.where(cash < 100, _round_to(cash, 10), _round_to(cash, 50)), 1500)
     counter = _round_to(600.0 * spend * np.exp(0.7 * noise), 10)
-    # Accounts without a salary live on cash deposits, so theirs are larger.
-    deposit = _round_to(np.where(world.salaried[acct], 300.0, 900.0) * spend * np.exp(0.7 * noise), 10)
+    deposit = _round_to(world.deposit_median[acct] * np.exp(0.7 * noise), 10)
     amount = np.select(
         [ttype == TRANSFER, ttype == DEPOSIT, (ttype == WITHDRAWAL) & (chan == ATM),
          ttype == WITHDRAWAL],
@@ -865,7 +947,8 @@ def _legit_cents(rng, world: _World, acct, chan, ttype, party) -> np.ndarray:
 # Balances
 
 
-def _balances(acct: np.ndarray, delta: np.ndarray, opening: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _balances(acct: np.ndarray, delta: np.ndarray,
+              opening: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Balance before and after each row, for rows grouped by account and in time order.
 
     ``opening`` is the balance of the row's account before its first row here. A balance never
@@ -882,7 +965,7 @@ def _balances(acct: np.ndarray, delta: np.ndarray, opening: np.ndarray) -> tuple
     total = np.cumsum(delta)
     raw = opening + total - (total - delta)[starts][group]
     raw = np.clip(raw, -_LIMIT, _LIMIT)
-    # Shifting each account down by group * _OFF keeps one account's minimum from leaking into the next.
+    # Shifting each account down by group * _OFF keeps its running minimum from reaching the next.
     low = np.minimum.accumulate(raw - group * _OFF) + group * _OFF
     after = raw - np.minimum(low, 0)
     before = np.empty_like(after)
@@ -952,7 +1035,8 @@ def _table(world: _World, cal: _Calendar, rows: dict[str, np.ndarray], before: n
         local = pa.array(epoch + rows["t"], pa.timestamp("s"))
         when = pc.strftime(local, format="%Y-%m-%dT%H:%M:%S-05:00")
     else:
-        when = pa.array((epoch + _UTC_OFFSET + rows["t"]) * 1_000_000, pa.timestamp("us", tz=TIMEZONE))
+        instant = (epoch + _UTC_OFFSET + rows["t"]) * 1_000_000
+        when = pa.array(instant, pa.timestamp("us", tz=TIMEZONE))
     acct = rows["acct"]
     ip = rows["ip"]
     scen = rows["scen"]
@@ -969,8 +1053,8 @@ def _table(world: _World, cal: _Calendar, rows: dict[str, np.ndarray], before: n
         "merchant_id": world.party_ids.take(pa.array(rows["party"])),
         "merchant_location": pa.array(REGIONS).take(pa.array(rows["loc"])),
         "ip_address": world.ip_strings.take(pa.array(np.maximum(ip, 0), mask=ip < 0)),
-        "fraudulent_activity": _labels(rows, cal, late_labels),
-        "fraud_scenario": pa.array(SCENARIOS).take(pa.array(np.maximum(scen, 0), mask=scen < 0)),
+        LABEL: _labels(rows, cal, late_labels),
+        GROUND_TRUTH: pa.array(SCENARIOS).take(pa.array(np.maximum(scen, 0), mask=scen < 0)),
     })
 
 
@@ -1056,14 +1140,13 @@ def generate(
 
     n_fraud = int(round(rows * fraud_rate))
     cal = _calendar(start, days, rows)
-    world = _World(rows, seed, rows - n_fraud, days)
+    world = _World(rows, seed, rows - n_fraud, cal)
     plan = _plan_fraud(world, cal, seed, n_fraud)
     counts = _cell_counts(cal, rows - n_fraud)
     logger.debug("world and fraud plan ready in %.2f s", time.perf_counter() - started)
 
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # A unique name beside the target, created with the usual permissions; renamed when complete.
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
         _write_cells(tmp, kind, world, cal, plan, counts, seed, late_labels, chunk_rows, rows,
                      progress)
@@ -1095,6 +1178,9 @@ def _write_cells(tmp: Path, kind: str, world: _World, cal: _Calendar,
     buffered = written = 0
     try:
         for cell, n_legit in enumerate(counts):
+            last_cell = cell == len(counts) - 1
+            if n_legit == 0 and bounds[cell] == bounds[cell + 1] and not last_cell:
+                continue
             rng = np.random.default_rng([seed, _CELL_STREAM, cell])
             legit = _legit(rng, world, cal, cell, int(n_legit))
             fraud = _take(plan, np.arange(bounds[cell], bounds[cell + 1]))
@@ -1105,7 +1191,7 @@ def _write_cells(tmp: Path, kind: str, world: _World, cal: _Calendar,
                            csv=kind != "parquet")
             buffer.append(table)
             buffered += table.num_rows
-            if buffered >= chunk_rows or cell == len(counts) - 1:
+            if buffered >= chunk_rows or last_cell:
                 writer.write(pa.concat_tables(buffer))
                 written += buffered
                 buffer, buffered = [], 0
