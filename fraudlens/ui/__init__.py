@@ -1,5 +1,11 @@
-"""Streamlit helpers for the pages: shared state, first start, cached data calls, uploads.
+"""Streamlit helpers for the pages; the only part of the library that imports Streamlit.
 
-The only part of the library that imports Streamlit; everything here calls the plain
-``fraudlens`` modules underneath and keeps pages to reading widgets and drawing.
+- ``layout``: the frame around every page (first start, shared sidebar);
+- ``state``: the active dataset every page agrees on;
+- ``bootstrap``: first start, building the demo dataset with visible progress;
+- ``cached``: bounded ``st.cache_data`` wrappers around library calls, keyed by data folder and
+  dataset version;
+- ``upload``: the Data page's upload, mapping and ingest steps.
+
+Pages read widgets, call these and draw; the work itself is in the plain ``fraudlens`` modules.
 """

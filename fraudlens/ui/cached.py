@@ -2,14 +2,17 @@
 
 Each public function reads the dataset's small manifest to learn its current stamp (version
 plus last ingest id, so a dataset deleted and created again never hits an old entry) and then
-calls a ``st.cache_data`` function keyed by ``(home, name, stamp)``. A new ingest therefore
-shows up on the next run without clearing anything. Results are ready-to-draw DataFrames.
+calls a ``st.cache_data`` function keyed by ``(home, name, stamp)``. No argument of those is
+named with a leading ``_``: Streamlit leaves such arguments out of the key. A new ingest
+therefore shows up on the next run without clearing anything. Results are ready to draw.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 import streamlit as st
@@ -53,7 +56,7 @@ def dataset_list(home: Path) -> list[DatasetInfo]:
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
-def _dataset_list(home: str, _stamp: tuple) -> list[DatasetInfo]:
+def _dataset_list(home: str, listing: tuple) -> list[DatasetInfo]:
     return datasets.list_all(Path(home))
 
 
@@ -75,15 +78,16 @@ def datasets_table(home: Path) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=TTL, max_entries=16, show_spinner=False)
-def _datasets_table(home: str, _stamp: tuple) -> pd.DataFrame:
+def _datasets_table(home: str, listing: tuple) -> pd.DataFrame:
+    tz = cfg_for(home).timezone
     rows = [
         {
             "name": info.name,
             "rows": info.rows,
             "rejected": info.rejected,
             "frauds": info.frauds,
-            "first": _short_time(info.first),
-            "last": _short_time(info.last),
+            "first": local_time(info.first, tz),
+            "last": local_time(info.last, tz),
             "size MB": round(info.size_bytes / 1e6, 2),
         }
         for info in datasets.list_all(Path(home))
@@ -92,20 +96,35 @@ def _datasets_table(home: str, _stamp: tuple) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def _short_time(text: str | None) -> str:
-    """``2025-01-01 05:00:00+00`` -> ``2025-01-01 05:00`` (stored times are UTC)."""
-    return (text or "")[:16]
+def local_time(text: str | None, tz: str, *, seconds: bool = False) -> str:
+    """A stored UTC time (``2025-01-01 05:00:00``) in the dataset's time zone, as text."""
+    if not text:
+        return ""
+    try:
+        moment = datetime.fromisoformat(str(text).replace(" ", "T", 1))
+    except ValueError:
+        return str(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    local = moment.astimezone(ZoneInfo(tz))
+    return local.strftime("%Y-%m-%d %H:%M:%S" if seconds else "%Y-%m-%d %H:%M")
+
+
+def timezone_name() -> str:
+    """The time zone dates are shown in (the one datasets are ingested with)."""
+    return settings().timezone
 
 
 def headline(info: DatasetInfo) -> dict[str, str]:
     """The Home page's figures for one dataset, formatted for ``st.metric``."""
     rate = info.frauds / info.rows if info.rows else 0.0
+    tz = timezone_name()
     return {
         "rows": f"{info.rows:,}",
         "frauds": f"{info.frauds:,}",
         "fraud_rate": f"{rate:.2%}",
-        "first": (info.first or "")[:10] or "-",
-        "last": (info.last or "")[:10] or "-",
+        "first": local_time(info.first, tz)[:10] or "-",
+        "last": local_time(info.last, tz)[:10] or "-",
         "rejected": f"{info.rejected:,}",
     }
 
@@ -128,28 +147,45 @@ def profile_tables(home: Path, name: str) -> ProfileTables:
 
 
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner="Profiling the dataset...")
-def _profile_tables(home: str, name: str, _stamp: str) -> ProfileTables:
+def _profile_tables(home: str, name: str, version: str) -> ProfileTables:
     profile = quality.load(name, cfg_for(home))
+    tz = cfg_for(home).timezone
+    rows = int(profile.get("rows") or 0)
     columns = pd.DataFrame(
-        [
-            {
-                "column": c["column"],
-                "type": c["type"],
-                "nulls %": round(100 * float(c.get("null_share", 0.0)), 2),
-                "distinct": c["distinct"],
-                "min": c.get("min"),
-                "max": c.get("max"),
-                "top values": ", ".join(f"{t['value']} ({t['count']:,})" for t in c.get("top", [])),
-            }
-            for c in profile["columns"]
-        ],
-        columns=["column", "type", "nulls %", "distinct", "min", "max", "top values"],
+        [_profile_row(c, rows, tz) for c in profile["columns"]],
+        columns=["column", "type", "in source", "nulls %", "distinct", "min", "max", "top values"],
     )
     return ProfileTables(
         columns=columns,
         rejects=reasons_table(profile.get("rejects_by_reason", {})),
-        ingests=_ingests_table(profile.get("ingests", [])),
+        ingests=_ingests_table(profile.get("ingests", []), tz),
     )
+
+
+def _profile_row(entry: dict, rows: int, tz: str) -> dict:
+    low, high = entry.get("min"), entry.get("max")
+    if str(entry.get("type", "")).upper().startswith("TIMESTAMP"):
+        low, high = local_time(low, tz, seconds=True), local_time(high, tz, seconds=True)
+    # The distinct count is approximate; it can never exceed the non-empty rows.
+    distinct = min(int(entry.get("distinct") or 0), max(rows - int(entry.get("nulls") or 0), 0))
+    return {
+        "column": entry["column"],
+        "type": entry["type"],
+        "in source": bool(entry.get("present", True)),
+        "nulls %": round(100 * float(entry.get("null_share") or 0.0), 2),
+        "distinct": distinct,
+        "min": low,
+        "max": high,
+        "top values": ", ".join(_top_text(t) for t in entry.get("top") or []),
+    }
+
+
+def _top_text(item: object) -> str:
+    """A top value, with its count when the profile has one."""
+    if isinstance(item, dict):
+        count = item.get("count")
+        return f"{item.get('value')} ({count:,})" if isinstance(count, int) else str(item.get("value"))
+    return str(item)
 
 
 def reasons_table(by_reason: dict[str, int]) -> pd.DataFrame:
@@ -158,10 +194,10 @@ def reasons_table(by_reason: dict[str, int]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["reason", "rows"]).astype({"rows": "int64"})
 
 
-def _ingests_table(entries: list[dict]) -> pd.DataFrame:
+def _ingests_table(entries: list[dict], tz: str) -> pd.DataFrame:
     rows = [
         {
-            "when (UTC)": (e.get("at") or "").replace("T", " ")[:19],
+            "when": local_time(e.get("at"), tz, seconds=True),
             "mode": e.get("mode"),
             "files": ", ".join(e.get("sources") or []),
             "rows read": e.get("rows_read"),
@@ -170,7 +206,7 @@ def _ingests_table(entries: list[dict]) -> pd.DataFrame:
         }
         for e in reversed(entries)
     ]
-    return pd.DataFrame(rows, columns=["when (UTC)", "mode", "files", "rows read", "loaded", "rejected"])
+    return pd.DataFrame(rows, columns=["when", "mode", "files", "rows read", "loaded", "rejected"])
 
 
 # ---------------------------------------------------------------------------- sources and rejects
@@ -183,7 +219,7 @@ def inspect_source(path: str | Path) -> ingest.SourceInfo:
 
 
 @st.cache_data(ttl=TTL, max_entries=8, show_spinner="Reading the file...")
-def _inspect_source(path: str, _mtime: int) -> ingest.SourceInfo:
+def _inspect_source(path: str, mtime_ns: int) -> ingest.SourceInfo:
     return ingest.inspect(path)
 
 

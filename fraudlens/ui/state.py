@@ -34,7 +34,9 @@ def settle_active(names: list[str]) -> str | None:
     current = st.session_state.get(ACTIVE_DATASET)
     if current not in names:
         current = DEMO_DATASET if DEMO_DATASET in names else (names[0] if names else None)
-        st.session_state[ACTIVE_DATASET] = current
+    # Writing the value back every run keeps it when a run draws no selectbox (Streamlit
+    # drops a widget's state otherwise) and when a page file draws its own copy of it.
+    st.session_state[ACTIVE_DATASET] = current
     return current
 
 

@@ -1,8 +1,12 @@
-"""The Data page's steps without the drawing: save an upload, edit the mapping, run the ingest.
+"""The Data page's steps without the drawing: keep an upload, edit the mapping, run the ingest.
 
 Uploaded bytes go to ``<home>/.tmp/uploads/<random>/<file name>``: inside the data folder
 (the only place DuckDB may read) and under the user's own file name, which the rejects report
 quotes. Old uploads are swept after a day.
+
+Page state lives under ``data_*`` keys. The file uploader's key carries a generation number
+(``data_file_<n>``): a successful ingest moves to the next one, which empties the uploader so
+the page is ready for the next file.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from pathlib import Path
 from typing import BinaryIO
 
 import pandas as pd
+import streamlit as st
 
 from fraudlens import ingest
-from fraudlens.config import secret
-from fraudlens.errors import SchemaError
+from fraudlens.errors import FraudLensError, SchemaError
 from fraudlens.schema import CANONICAL, COLUMNS, check_dataset_name, normalise_header
+from fraudlens.ui import state
 from fraudlens.ui.cached import cfg_for
 
 UPLOADS = Path(".tmp") / "uploads"
@@ -122,7 +127,7 @@ class LoadedMapping:
 def read_mapping(home: Path, name: str, data: bytes, headers: list[str]) -> LoadedMapping:
     """Parse a saved mapping JSON; entries that do not fit this file are skipped, with a reason.
 
-    Raises IngestError when the file is not a mapping at all.
+    Raises IngestError when the file is not a mapping of canonical names at all.
     """
     folder = uploads_dir(home) / uuid.uuid4().hex
     folder.mkdir(parents=True)
@@ -133,10 +138,8 @@ def read_mapping(home: Path, name: str, data: bytes, headers: list[str]) -> Load
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     kept, skipped = {}, []
-    for canonical, source in raw.items():
-        if canonical not in CANONICAL:
-            skipped.append(f"'{canonical}' is not a canonical column")
-        elif source not in headers:
+    for canonical, source in raw.items():  # load_mapping refused unknown canonical names
+        if source not in headers:
             skipped.append(f"'{canonical}' -> '{source}': the file has no column '{source}'")
         else:
             kept[canonical] = source
@@ -153,10 +156,6 @@ def name_problem(name: str) -> str | None:
     except SchemaError as exc:
         return str(exc)
     return None
-
-
-def has_pseudonymisation_key() -> bool:
-    return bool(secret("pseudonymisation_key"))
 
 
 @dataclass(frozen=True)
@@ -210,3 +209,70 @@ def run_ingest(
         seconds=result.seconds,
         notes=list(result.notes),
     )
+
+
+# ---------------------------------------------------------------------------- page state
+
+
+def file_key() -> str:
+    """The key of the data-file uploader of the current generation."""
+    return f"data_file_{st.session_state.get('data_file_gen', 0)}"
+
+
+def take_upload(home: Path) -> str | None:
+    """Save a newly uploaded file once, forget it when it is removed; returns its saved path."""
+    uploaded = st.session_state.get(file_key())
+    saved = st.session_state.get("data_upload")
+    if uploaded is None:
+        if saved:
+            discard_upload(home, saved["path"])
+            st.session_state.pop("data_upload", None)
+        return None
+    if not saved or saved["file_id"] != uploaded.file_id:
+        if saved:
+            discard_upload(home, saved["path"])
+        path = save_upload(home, uploaded.name, uploaded)
+        st.session_state["data_upload"] = {"file_id": uploaded.file_id, "path": str(path)}
+        _reset_mapping(None)
+        st.session_state["data_name"] = suggest_name(uploaded.name)
+    return st.session_state["data_upload"]["path"]
+
+
+def _reset_mapping(mapping: dict[str, str] | None, notes: list[str] | None = None) -> None:
+    """Start the mapping editor afresh from ``mapping`` (None: the detected one)."""
+    st.session_state["data_mapping_base"] = mapping
+    st.session_state["data_mapping_notes"] = notes or []
+    st.session_state["data_mapping_error"] = None
+    st.session_state["data_mapping_rev"] = st.session_state.get("data_mapping_rev", 0) + 1
+
+
+def editor_key() -> str:
+    return f"data_mapping_{st.session_state.get('data_mapping_rev', 0)}"
+
+
+def base_mapping(detected: dict[str, str]) -> dict[str, str]:
+    """The mapping the editor starts from: a loaded one, else what was detected."""
+    if st.session_state.get("data_mapping_base") is None:
+        st.session_state["data_mapping_base"] = dict(detected)
+    return st.session_state["data_mapping_base"]
+
+
+def on_mapping_file(home: Path, headers: list[str]) -> None:
+    """Callback of the mapping-JSON uploader: a valid saved mapping becomes the editor's start."""
+    uploaded = st.session_state.get("data_mapping_file")
+    if uploaded is None:
+        return
+    try:
+        loaded = read_mapping(home, uploaded.name, uploaded.getvalue(), headers)
+    except FraudLensError as exc:
+        st.session_state["data_mapping_error"] = f"{exc} The mapping below is unchanged."
+        st.session_state["data_mapping_notes"] = []
+        return
+    _reset_mapping(loaded.mapping, [f"Skipped {s}." for s in loaded.skipped])
+
+
+def finish_ingest(summary: IngestSummary) -> None:
+    """Keep the result, make the dataset active and empty the uploader for the next file."""
+    st.session_state["data_result"] = summary
+    state.request_active(summary.dataset)
+    st.session_state["data_file_gen"] = st.session_state.get("data_file_gen", 0) + 1

@@ -1,0 +1,68 @@
+"""The frame around every page: first-start bootstrap and the shared sidebar.
+
+``app.py`` draws it once per run and then runs the chosen page inside :func:`framed`. A page
+calls :func:`ensure_frame` first: a no-op under ``app.py``, and the whole frame when Streamlit
+runs the page file on its own. That happens because the page files live in ``pages/``, which
+Streamlit also treats as its older file-based navigation, e.g. in AppTest after the first run,
+or for the first browser request of a fresh server that asks for a page URL directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import streamlit as st
+
+from fraudlens.ui import bootstrap, cached, state
+
+PAGE_TITLE = "FraudLens"
+_FRAMED = "frame_drawn"
+
+
+def configure_page() -> None:
+    st.set_page_config(page_title=PAGE_TITLE, layout="wide")
+
+
+def draw_frame() -> Path:
+    """Prepare the demo on first start and draw the sidebar; returns the data folder."""
+    home = state.home()
+    bootstrap.ensure_demo(home)
+    draw_sidebar(home)
+    return home
+
+
+def draw_sidebar(home: Path) -> None:
+    """The active dataset selectbox (shared by every page) and the data folder."""
+    names = cached.dataset_names(home)
+    state.settle_active(names)
+    with st.sidebar:
+        if names:
+            st.selectbox(
+                "Active dataset",
+                names,
+                key=state.ACTIVE_DATASET,
+                help="Every page works on this dataset. Load more on the Data page.",
+            )
+        else:
+            st.caption("No dataset yet.")
+        st.caption(f"Data folder: `{home}`")
+
+
+@contextmanager
+def framed() -> Iterator[None]:
+    """Mark the page run inside as already framed by ``app.py``."""
+    st.session_state[_FRAMED] = True
+    try:
+        yield
+    finally:
+        st.session_state[_FRAMED] = False
+
+
+def ensure_frame() -> Path:
+    """Draw the frame unless ``app.py`` already did in this run; returns the data folder."""
+    if st.session_state.get(_FRAMED):
+        return state.home()
+    configure_page()
+    return draw_frame()

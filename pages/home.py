@@ -1,0 +1,56 @@
+"""Home: what FraudLens is, the active dataset's headline figures, and what to do next."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fraudlens.config import DEMO_DATASET
+from fraudlens.ui import cached, layout, state
+
+home = layout.ensure_frame()
+st.title("FraudLens")
+st.markdown(
+    "Fraud analytics for transaction screening: load a bank's transaction export, check its "
+    "quality, and see where fraud concentrates. Every figure here can be reproduced with "
+    "`python -m fraudlens`."
+)
+
+name = st.session_state.get(state.ACTIVE_DATASET)
+info = cached.dataset_info(home, name) if name else None
+if info is None:
+    st.info(
+        "No dataset yet. Load a file of transactions (CSV, Parquet or JSON Lines) on the "
+        "Data page to begin."
+    )
+    st.page_link("pages/data.py", label="Go to the Data page")
+    st.stop()
+
+figures = cached.headline(info)
+tz = cached.timezone_name()
+st.subheader(f"Active dataset: {info.name}")
+if info.name == DEMO_DATASET:
+    st.caption("Synthetic card and account transactions generated on first start, with fraud "
+               "planted by known schemes. Load your own data on the Data page.")
+top = st.columns(3)
+top[0].metric("Transactions", figures["rows"], border=True)
+top[1].metric("Frauds", figures["frauds"], border=True, help="Transactions labelled fraudulent.")
+top[2].metric("Fraud rate", figures["fraud_rate"], border=True,
+              help="Frauds as a share of all loaded transactions.")
+bottom = st.columns(3)
+bottom[0].metric("First transaction", figures["first"], border=True, help=f"Date in {tz} time.")
+bottom[1].metric("Last transaction", figures["last"], border=True, help=f"Date in {tz} time.")
+bottom[2].metric("Rejected at ingest", figures["rejected"], border=True,
+                 help="Rows refused over all ingests of this dataset; see the Data page for why.")
+if info.pseudonymised:
+    st.caption("Account ids and IP addresses in this dataset are pseudonymised.")
+
+st.subheader("What to do next")
+st.markdown(
+    "- **Check the data**: the Data page shows every dataset, the data-quality profile of the "
+    "active one (empty values, ranges, most common values) and its ingest history.\n"
+    "- **Load your own data**: upload a CSV, CSV.gz, Parquet or JSON Lines export on the Data "
+    "page, check how its columns map onto the standard transaction, and ingest it. Rows that "
+    "cannot be read are set aside with a reason you can download.\n"
+    "- **Switch dataset**: pick the active dataset in the sidebar; every page follows it."
+)
+st.page_link("pages/data.py", label="Open the Data page")
