@@ -118,7 +118,7 @@ class Store:
         """Yield the result as pyarrow RecordBatches of at most ``rows`` rows (bounded memory)."""
         cur = self.cursor()
         try:
-            reader = cur.execute(sql, params or {}).fetch_record_batch(rows)
+            reader = cur.execute(sql, params or {}).to_arrow_reader(rows)
             yield from reader
         except duckdb.Error as exc:
             raise QueryError(name, params, exc) from exc
