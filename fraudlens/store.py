@@ -17,7 +17,7 @@ import duckdb
 
 from fraudlens import datasets
 from fraudlens.config import Settings, settings
-from fraudlens.errors import QueryError
+from fraudlens.errors import DatasetError, QueryError
 from fraudlens.schema import check_dataset_name, quote_ident
 
 logger = logging.getLogger(__name__)
@@ -89,6 +89,13 @@ class Store:
                 self._versions[dataset] = info.version
         return view_name(dataset)
 
+    def _refresh_views(self) -> None:
+        for dataset in list(self._versions):
+            try:
+                self.table(dataset)
+            except DatasetError:
+                continue
+
     def _create_view(self, info: datasets.DatasetInfo) -> None:
         files = [str(p) for p in datasets.part_paths(self.home, info)]
         cur = self._con.cursor()
@@ -118,7 +125,7 @@ class Store:
         """Yield the result as pyarrow RecordBatches of at most ``rows`` rows (bounded memory)."""
         cur = self.cursor()
         try:
-            reader = cur.execute(sql, params or {}).to_arrow_reader(rows)
+            reader = cur.sql(sql, params=params or {}).to_arrow_reader(rows)
             yield from reader
         except duckdb.Error as exc:
             raise QueryError(name, params, exc) from exc
@@ -127,13 +134,21 @@ class Store:
 
     def _run(self, name, sql, params, fetch):
         started = time.perf_counter()
-        cur = self.cursor()
-        try:
-            result = fetch(cur.execute(sql, params or {}))
-        except duckdb.Error as exc:
-            raise QueryError(name, params, exc) from exc
-        finally:
-            cur.close()
+        for attempt in (1, 2):
+            cur = self.cursor()
+            try:
+                result = fetch(cur.execute(sql, params or {}))
+                break
+            except duckdb.IOException as exc:
+                # A replace swapped the manifest and removed the parts this view was reading:
+                # rebuild the views from the manifests and run the query once more.
+                if attempt == 2:
+                    raise QueryError(name, params, exc) from exc
+                self._refresh_views()
+            except duckdb.Error as exc:
+                raise QueryError(name, params, exc) from exc
+            finally:
+                cur.close()
         logger.debug("query %s took %.1f ms", name, 1000 * (time.perf_counter() - started))
         return result
 

@@ -88,9 +88,9 @@ def make_model(kind: str, pos_weight: float, seed: int, params: dict | None = No
     if kind == "xgboost":
         import xgboost as xgb
 
-        base = dict(n_estimators=400, learning_rate=0.08, max_depth=6, subsample=0.8,
-                    colsample_bytree=0.8, min_child_weight=2, tree_method="hist",
-                    eval_metric="aucpr", early_stopping_rounds=40, n_jobs=2, random_state=seed,
+        base = dict(n_estimators=300, learning_rate=0.1, max_depth=6, subsample=0.8,
+                    colsample_bytree=0.8, min_child_weight=2, tree_method="hist", max_bin=128,
+                    eval_metric="aucpr", early_stopping_rounds=30, n_jobs=2, random_state=seed,
                     scale_pos_weight=pos_weight)
         return xgb.XGBClassifier(**{**base, **params})
     from sklearn.impute import SimpleImputer
@@ -99,15 +99,16 @@ def make_model(kind: str, pos_weight: float, seed: int, params: dict | None = No
     if kind == "random_forest":
         from sklearn.ensemble import RandomForestClassifier
 
-        base = dict(n_estimators=200, min_samples_leaf=5, max_features="sqrt", n_jobs=2,
-                    class_weight="balanced_subsample", random_state=seed)
+        # Half-size bootstrap samples: four times faster on 2 cores for little loss in AP.
+        base = dict(n_estimators=120, min_samples_leaf=10, max_features="sqrt", max_samples=0.5,
+                    n_jobs=2, class_weight="balanced_subsample", random_state=seed)
         return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True),
                              RandomForestClassifier(**{**base, **params}))
     if kind == "logistic":
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
-        base = dict(class_weight="balanced", max_iter=2000, C=1.0, random_state=seed)
+        base = dict(class_weight="balanced", max_iter=500, tol=1e-3, C=1.0, random_state=seed)
         return make_pipeline(SimpleImputer(strategy="median", keep_empty_features=True), StandardScaler(),
                              LogisticRegression(**{**base, **params}))
     raise ModelError(f"The 'model' parameter must be one of {KINDS}. Got {kind!r} instead.")

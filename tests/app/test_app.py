@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fraudlens import datasets, quality
+from fraudlens import datasets, demo, quality
 from fraudlens.config import DEMO_DATASET
 from fraudlens.ui import bootstrap, upload as uploads
 
@@ -117,7 +117,7 @@ def test_two_tabs_starting_at_once_build_the_demo_once(app_home):
 
     def start():
         try:
-            results.append(bootstrap.build_demo(app_home.home, 2000))
+            results.append(demo.build_demo(app_home.home, 2000, train_model=False))
         except Exception as exc:  # noqa: BLE001 - reported by the assertion below
             errors.append(exc)
 
