@@ -89,10 +89,7 @@ def make_spec(store: Store, dataset: str, label_delay_days: int = 7) -> FeatureS
 
 
 def _dataset_timezone(store: Store, dataset: str) -> str:
-    import json
-
-    path = datasets.dataset_dir(store.home, dataset) / datasets.MANIFEST
-    return json.loads(path.read_text(encoding="utf-8")).get("timezone", "America/Lima")
+    return datasets.read(store.home, dataset).timezone or store.cfg.timezone
 
 
 # ---------------------------------------------------------------------------- the catalogue

@@ -307,6 +307,18 @@ def _choose_date_format(con, values: list[str], header: str) -> str:
     return candidates[best]
 
 
+def _describe_format(fmt: str) -> str:
+    """A date format in words a supervisor reads: ``%d/%m/%Y %H:%M`` -> ``day/month/year hour:minute``."""
+    named = {ISO: "ISO 8601 (2025-01-31 14:05, offsets honoured)", STEP_HOURS: f"hours since {STEP_ORIGIN}",
+             EPOCH_S: "seconds since 1970-01-01 UTC", EPOCH_MS: "milliseconds since 1970-01-01 UTC"}
+    if fmt in named:
+        return named[fmt]
+    words = {"%d": "day", "%m": "month", "%Y": "year", "%H": "hour", "%M": "minute", "%S": "second"}
+    for code, word in words.items():
+        fmt = fmt.replace(code, word)
+    return fmt
+
+
 def _parse_ts_expr(col: str, fmt: str) -> str:
     """TIMESTAMPTZ expression; naive values are read in the session time zone (the dataset's)."""
     text = f"trim(CAST({col} AS VARCHAR))"
@@ -396,7 +408,7 @@ def _convert(con, canonical, col, ref, source, src_type, source_sql, params, pla
             value = f"timezone('UTC', timezone(current_setting('TimeZone'), CAST({col} AS TIMESTAMP)))"
         else:
             fmt = _choose_date_format(con, _sample(con, source_sql, params, source), source)
-            plan.notes.append(f"{source}: dates read as {fmt}")
+            plan.notes.append(f"{source}: dates read as {_describe_format(fmt)}")
             value = f"timezone('UTC', {_parse_ts_expr(col, fmt)})"
         checks.append((f"NOT {blank} AND {ref} IS NULL", f"bad date ({source})"))
         return value, checks

@@ -24,6 +24,5 @@ run_pytest() {
 
 run_pytest -m "not e2e" -q
 run_pytest -m e2e -q
-if [ -f bench/foundation.py ]; then
-  .venv/bin/python bench/foundation.py --smoke
-fi
+.venv/bin/python bench/foundation.py --smoke
+.venv/bin/python bench/thresholds_bench.py --smoke
