@@ -52,7 +52,7 @@ import secrets
 import shutil
 import stat
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -1077,12 +1077,15 @@ def import_xgboost(
     feature_names: Sequence[str],
     metadata: Mapping[str, Any] | None = None,
     home: str | os.PathLike | None = None,
+    evaluate: Callable[[Any], tuple[dict, dict]] | None = None,
 ) -> ModelVersion:
     """Register an XGBoost model file (.ubj or .json, from ``Booster.save_model``) as kind
     "external_xgboost". Pickles are never accepted: nothing here unpickles.
 
     The file must load as an ``xgboost.Booster`` with a probability objective
     (``binary:logistic`` or ``reg:logistic``) and as many features as ``feature_names``.
+    ``evaluate(booster)``, called only after those checks, may return extra metadata (e.g. test
+    metrics) and extra files (e.g. test scores) to store and sign with the version.
     """
     path = Path(path)
     name = check_name(name)
@@ -1113,7 +1116,12 @@ def import_xgboost(
     features = [
         {"name": n, "description": "imported with the model; not described", "source": "external"} for n in names
     ]
-    return save_model(booster, name=name, kind="external_xgboost", metadata=meta, features=features, home=home)
+    extra_files = None
+    if evaluate is not None:
+        more_meta, extra_files = evaluate(booster)
+        meta.update(more_meta)
+    return save_model(booster, name=name, kind="external_xgboost", metadata=meta, features=features,
+                      home=home, extra_files=extra_files)
 
 
 def _check_feature_names(feature_names: object) -> list[str]:

@@ -142,7 +142,7 @@ def predict(model, kind: str, X: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(X)[:, 1]
 
 
-def evaluate(test: pd.DataFrame, scores: np.ndarray, threshold: float = 0.5) -> dict:
+def evaluate_scores(test: pd.DataFrame, scores: np.ndarray, threshold: float = 0.5) -> dict:
     """The headline test metrics stored with a model version."""
     from fraudlens import metrics as m
 
@@ -227,7 +227,7 @@ def train(
     report(0.8, "Evaluating on the test window")
     saveable = _to_saveable(model, kind)
     scores = predict(saveable, kind, test_rows[names])
-    metrics = evaluate(test_rows, scores)
+    metrics = evaluate_scores(test_rows, scores)
     metadata = {
         "dataset": dataset,
         "windows": windows.to_dict(),
@@ -283,3 +283,37 @@ def _params_of(model, kind: str) -> dict:
     if kind == "xgboost" and getattr(model, "best_iteration", None) is not None:
         params["best_iteration"] = int(model.best_iteration)
     return params
+
+
+def import_external(path, dataset: str, name: str, feature_names: list[str], *, label_delay_days: int = 7,
+                    cfg: Settings | None = None):
+    """Register an outside XGBoost model (.ubj/.json) that was trained on our feature names.
+
+    The names must come from this dataset's feature catalogue, so scoring and explanations can
+    rebuild the same point-in-time features; the model is evaluated on the default test window.
+    """
+    from fraudlens import registry
+
+    cfg = cfg or settings()
+    store = get_store(cfg)
+    spec = feats.make_spec(store, dataset, label_delay_days)
+    known = set(feats.feature_names(spec))
+    unknown = [n for n in feature_names if n not in known]
+    if unknown:
+        raise ModelError(
+            f"The model uses feature(s) {unknown[:5]} that FraudLens does not compute for dataset "
+            f"'{dataset}'. Its features must be named as in the feature catalogue."
+        )
+
+    def evaluate(booster) -> tuple[dict, dict]:
+        frame = _with_ground_truth(store, dataset, feats.compute(store, dataset, spec), spec)
+        windows = default_windows(*_dataset_span(store, dataset), label_delay_days)
+        _train_rows, test_rows = split(frame, windows)
+        scores = predict(booster, "external_xgboost", test_rows[list(feature_names)])
+        meta = {"dataset": dataset, "feature_spec": spec.to_dict(), "label_delay_days": label_delay_days,
+                "windows": windows.to_dict(), "rows_test": int(len(test_rows)),
+                "metrics": evaluate_scores(test_rows, scores)}
+        return meta, {"test_scores.parquet": _test_scores_frame(test_rows, scores)}
+
+    return registry.import_xgboost(path, name=name, feature_names=list(feature_names), home=cfg.home,
+                                   evaluate=evaluate)

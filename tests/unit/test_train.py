@@ -158,3 +158,28 @@ def test_predict_matches_between_fresh_and_loaded_models(trained):
     _frame, X = _matrix(cfg, r)
     p = predict(loaded.model, "logistic", X)
     assert p.shape == (len(X),) and np.all((p >= 0) & (p <= 1))
+
+
+def test_an_outside_xgboost_model_on_our_features_is_imported_and_evaluated(trained, tmp_path):
+    import xgboost as xgb
+
+    from fraudlens.train import import_external
+
+    cfg, results = trained
+    frame, _X = _matrix(cfg, results["xgboost"])
+    names = ["amount", "acct_count_24h", "is_night", "first_use_of_merchant"]
+    labelled = frame[frame["fraudulent_activity"].notna()]
+    booster = xgb.train({"objective": "binary:logistic", "max_depth": 3},
+                        xgb.DMatrix(labelled[names], label=labelled["fraudulent_activity"].astype(int),
+                                    feature_names=names), num_boost_round=20)
+    path = tmp_path / "outside.ubj"
+    booster.save_model(path)
+    saved = import_external(path, "tx", "outside", names, cfg=cfg)
+    meta = registry.read_metadata("outside", saved.version, home=cfg.home)
+    assert meta["kind"] == "external_xgboost" and meta["metrics"]["roc_auc"] > 0.6
+    scores = registry.read_table("outside", saved.version, "test_scores.parquet", home=cfg.home)
+    tid = scores.sort_values("score").iloc[-1]["transaction_id"]
+    exp = explain_transaction("tx", f"outside@{saved.version}", tid, cfg=cfg)
+    assert exp.score == pytest.approx(scores.set_index("transaction_id").loc[tid, "score"], rel=1e-5)
+    with pytest.raises(ModelError, match="feature catalogue"):
+        import_external(path, "tx", "outside2", ["amount", "not_a_feature", "is_night", "hour"], cfg=cfg)
