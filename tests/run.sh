@@ -26,3 +26,4 @@ run_pytest -m "not e2e" -q
 run_pytest -m e2e -q
 .venv/bin/python bench/foundation.py --smoke
 .venv/bin/python bench/thresholds_bench.py --smoke
+.venv/bin/python bench/ml.py --smoke
