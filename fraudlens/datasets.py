@@ -36,6 +36,7 @@ class DatasetInfo:
     size_bytes: int
     pseudonymised: bool
     ingests: tuple[dict, ...] = field(default_factory=tuple)
+    timezone: str | None = None  # zone of local (calendar) time; None: the settings' zone
 
     def to_summary(self) -> dict:
         """The fields of ``datasets --json``."""
@@ -84,6 +85,7 @@ def read(home: Path, name: str) -> DatasetInfo:
         size_bytes=int(data.get("size_bytes", 0)),
         pseudonymised=bool(data.get("pseudonymised", False)),
         ingests=tuple(data.get("ingests", [])),
+        timezone=data.get("timezone"),
     )
 
 

@@ -163,4 +163,6 @@ def quote_ident(name: str) -> str:
 def extra_column_name(header: str) -> str:
     """The stored name of an unmapped source column: normalised, never a canonical name."""
     base = normalise_header(header) or "column"
-    return f"extra_{base}" if base in CANONICAL or base[0].isdigit() else base
+    # "rowid" (an Oracle/SQLite export column) would hide DuckDB's row pseudo-column of the same name.
+    clash = base in CANONICAL or base == "rowid" or base[0].isdigit()
+    return f"extra_{base}" if clash else base

@@ -82,11 +82,20 @@ class Store:
 
     def table(self, dataset: str) -> str:
         """The quoted view name of ``dataset``, refreshed if its manifest moved on."""
-        info = datasets.read(self.home, dataset)
-        with self._lock:
-            if self._versions.get(dataset) != info.version:
-                self._create_view(info)
+        for attempt in (1, 2, 3):
+            info = datasets.read(self.home, dataset)
+            with self._lock:
+                if self._versions.get(dataset) == info.version:
+                    break
+                try:
+                    self._create_view(info)
+                except duckdb.IOException as exc:
+                    # A replace removed these parts after we read the manifest: read it again.
+                    if attempt == 3:
+                        raise QueryError(f"view {dataset}", None, exc) from exc
+                    continue
                 self._versions[dataset] = info.version
+                break
         return view_name(dataset)
 
     def _refresh_views(self) -> None:

@@ -45,18 +45,13 @@ def _fresh_stores():
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Settings:
-    """A temporary ``FRAUDLENS_HOME``; returns the Settings the library will read from it.
-
-    The working directory moves to ``tmp_path`` so no ``.streamlit/secrets.toml`` of the checkout
-    leaks a pseudonymisation key into a test.
-    """
+    """A temporary ``FRAUDLENS_HOME``; returns the Settings the library will read from it."""
     data = tmp_path / "home"
     monkeypatch.setenv("FRAUDLENS_HOME", str(data))
     monkeypatch.setenv("FRAUDLENS_TIMEZONE", "America/Lima")
     monkeypatch.setenv("FRAUDLENS_THREADS", "2")
     monkeypatch.setenv("FRAUDLENS_MEMORY_LIMIT", "1GB")
     monkeypatch.delenv("FRAUDLENS_PSEUDONYMISATION_KEY", raising=False)
-    monkeypatch.chdir(tmp_path)
     return settings()
 
 
@@ -74,7 +69,7 @@ def write(tmp_path):
     return _write
 
 
-def cli_env(home: Settings, **extra: str) -> dict:
+def _cli_env(home: Settings, **extra: str) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
     env.update(
         FRAUDLENS_HOME=str(home.home),
@@ -88,13 +83,19 @@ def cli_env(home: Settings, **extra: str) -> dict:
 
 
 @pytest.fixture
+def cli_env(home) -> dict:
+    """Environment for a ``python -m fraudlens`` subprocess on the test's ``home``."""
+    return _cli_env(home)
+
+
+@pytest.fixture
 def run_cli(home, tmp_path):
     """``run_cli(*args, **env)`` -> CompletedProcess of ``python -m fraudlens ARGS`` (real process)."""
 
     def _run(*args: str, timeout: float = 120, **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "fraudlens", *map(str, args)],
-            env=cli_env(home, **extra_env), cwd=tmp_path, capture_output=True, text=True,
+            env=_cli_env(home, **extra_env), cwd=tmp_path, capture_output=True, text=True,
             timeout=timeout,
         )
 
