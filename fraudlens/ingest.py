@@ -561,7 +561,7 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
         if counts["loaded"] == 0:
             raise IngestError(_nothing_loaded_message(con, infos))
         report(0.8, "Writing Parquet")
-        new_files, rejects_file = _write(con, infos, staging, ingest_id, bool(keys))
+        new_files, rejects_file = _write(con, infos, staging, ingest_id, bool(keys), counts["rejected"])
         summary = _summarise_new(con, len(infos))
     finally:
         con.close()
@@ -770,7 +770,7 @@ def _is_time_sorted(con, n: int) -> bool:
     return unsorted == 0
 
 
-def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool):
+def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejected: int):
     files = []
     for n, _info in enumerate(infos):
         name = f"part-{ingest_id}-{n}.parquet"
@@ -784,10 +784,7 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool):
         )
         files.append(name)
     rejects_name = None
-    total = con.execute(
-        "SELECT " + " + ".join(f"(SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL)" for n in range(len(infos)))
-    ).fetchone()[0]
-    if total or any(_parse_rejects(con, n, i) for n, i in enumerate(infos)):
+    if rejected:
         rejects_name = f"rejects-{ingest_id}.parquet"
         con.execute(
             f"COPY (SELECT * FROM ({_rejects_sql(con, infos, not pseudonymised)}) ORDER BY file, line) "

@@ -124,7 +124,8 @@ class Store:
         return self._run(name, sql, params, lambda rel: rel.df())
 
     def query_arrow(self, name: str, sql: str, params: dict[str, Any] | None = None):
-        return self._run(name, sql, params, lambda rel: rel.to_arrow_table())
+        # Through a relation: Arrow from an execute() result costs an extra copy of the rows.
+        return self._run(name, sql, params, lambda rel: rel.to_arrow_table(), relation=True)
 
     def query_rows(self, name: str, sql: str, params: dict[str, Any] | None = None) -> list[tuple]:
         return self._run(name, sql, params, lambda rel: rel.fetchall())
@@ -141,12 +142,13 @@ class Store:
         finally:
             cur.close()
 
-    def _run(self, name, sql, params, fetch):
+    def _run(self, name, sql, params, fetch, relation: bool = False):
         started = time.perf_counter()
         for attempt in (1, 2):
             cur = self.cursor()
             try:
-                result = fetch(cur.execute(sql, params or {}))
+                source = cur.sql(sql, params=params or {}) if relation else cur.execute(sql, params or {})
+                result = fetch(source)
                 break
             except duckdb.IOException as exc:
                 # A replace swapped the manifest and removed the parts this view was reading:

@@ -23,6 +23,7 @@ Chosen operating points are kept per model version in an append-only JSON Lines 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
@@ -693,6 +694,8 @@ def _append_line(path: Path, line: bytes) -> None:
     created = not path.exists()
     fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        # The last-byte check and the write must not interleave with another writer's.
+        fcntl.flock(fd, fcntl.LOCK_EX)
         size = os.fstat(fd).st_size
         if size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
