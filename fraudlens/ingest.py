@@ -379,6 +379,11 @@ def _plan(con, info: SourceInfo, source_sql: str, params: dict, key: str | None,
     for canonical in CANONICAL:
         target = quote_ident(canonical)
         source = mapping.get(canonical)
+        if source is None and canonical == "transaction_id":
+            stem = _sql_literal(info.path.name.split(".")[0] + "-")
+            plan.select.append(f"{stem} || CAST(row_number() OVER () AS VARCHAR) AS {target}")
+            plan.notes.append("no transaction id column: ids generated as <file>-<row>")
+            continue
         if source is None:
             plan.select.append(f"CAST(NULL AS {TYPES[canonical]}) AS {target}")
             continue

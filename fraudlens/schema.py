@@ -137,7 +137,8 @@ def check_mapping(mapping: dict[str, str], headers: list[str], source: str) -> N
     doubled = sorted({h for h in targets if targets.count(h) > 1})
     if doubled:
         raise SchemaError(f"{source}: the mapping uses column(s) {doubled} for more than one field.")
-    missing = [c for c in REQUIRED if c not in mapping]
+    # A source without ids (PaySim) gets generated ones: file name and row number.
+    missing = [c for c in REQUIRED if c not in mapping and c != "transaction_id"]
     if missing:
         raise SchemaError(
             f"{source}: required column(s) {missing} not found. Columns in the file: {headers}. "

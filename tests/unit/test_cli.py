@@ -80,7 +80,7 @@ def test_strict_failure_names_file_line_and_column(run_cli, write):
 @pytest.mark.parametrize("name,content,needles", [
     ("empty.csv", "", ["empty.csv", "empty"]),
     ("header.csv", HEADER + "\n", ["header.csv"]),
-    ("cols.csv", "a,b\n1,2\n", ["cols.csv", "transaction_id"]),
+    ("cols.csv", "a,b\n1,2\n", ["cols.csv", "transaction_amount"]),
 ])
 def test_bad_files_exit_2(run_cli, write, name, content, needles):
     done = run_cli("ingest", write(name, content), "--dataset", "d")

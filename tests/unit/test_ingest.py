@@ -372,10 +372,13 @@ def test_paysim_headers_are_detected(home, write):
         "transaction_type": "type", "account_balance": "oldbalanceOrg", "merchant_id": "nameDest",
         "fraudulent_activity": "isFraud",
     }
-    # PaySim has no transaction id: refused with a message that says which column is missing.
-    with pytest.raises(IngestError, match=r"paysim\.csv.*transaction_id"):
-        ingest.ingest(path, "d", cfg=home)
-    assert_nothing_stored(home, "d")
+    # PaySim has no transaction id: ids are generated from the file name and the row.
+    result = ingest.ingest(path, "d", cfg=home)
+    assert result.loaded == 1 and any("ids generated" in n for n in result.notes)
+    assert [r["transaction_id"] for r in fetch(home, "d")] == ["paysim-1"]
+    # The same file again is caught as duplicates, not loaded twice.
+    with pytest.raises(IngestError, match="duplicate transaction_id"):
+        ingest.ingest(path, "d", mode="append", cfg=home)
 
 
 def test_paysim_with_an_id_column_loads_with_extras(home, write):
