@@ -205,9 +205,17 @@ def _train(args) -> int:
                           "metrics": result.metrics}, indent=1, default=_plain))
         return 0
     m = result.metrics
-    print(f"{result.name} v{result.version} ({result.kind}): ROC AUC {m['roc_auc']:.3f}, "
-          f"average precision {m['average_precision']:.3f} on {result.rows_test:,} test rows "
-          f"({result.seconds:.1f} s)")
+    w = result.windows
+    print(f"{result.name}@{result.version}")
+    print(f"  {result.kind} trained on {result.rows_train:,} rows ({w.train_from}..{w.train_until}), "
+          f"tested on {result.rows_test:,} rows ({w.test_from}..{w.test_until}) in {result.seconds:.1f} s")
+    rows = [("ROC AUC", m["roc_auc"]), ("average precision", m["average_precision"]),
+            ("card precision@100 per day", m["card_precision_at_100_per_day"]),
+            ("precision at 0.5", m["precision_at_0_5"]), ("recall at 0.5", m["recall_at_0_5"]),
+            ("money recall at 0.5", m["money_recall_at_0_5"]), ("Brier score", m["brier"])]
+    rows += [(f"recall at 0.5: {k}", v) for k, v in m.get("recall_by_scenario_at_0_5", {}).items()]
+    for label, value in rows:
+        print(f"  {label:<36} {value:>8.3f}")
     return 0
 
 

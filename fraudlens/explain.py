@@ -79,10 +79,8 @@ def contributions(model, kind: str, X: pd.DataFrame) -> Contributions:
 
 
 def _reason(row: pd.Series) -> str:
-    direction = "raises" if row["contribution"] > 0 else "lowers"
-    value = row["value"]
-    shown = "missing" if pd.isna(value) else (f"{value:,.2f}" if abs(value) % 1 else f"{value:,.0f}")
-    return f"{row['description']}: {shown} — {direction} the risk"
+    text = feats.reason_text(row["feature"], row["value"], row["description"])
+    return text[0].upper() + text[1:]
 
 
 def explain_transaction(dataset: str, model_ref: str, transaction_id: str,

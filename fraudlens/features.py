@@ -326,3 +326,53 @@ def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, trans
     sql = features_sql(view, spec, account_filter=True, merchant_filter=has_merchant, until=True)
     frame = store.query("features_one", sql, params)
     return frame[frame["transaction_id"] == str(transaction_id)].reset_index(drop=True)
+
+
+# Plain sentences for reason codes; {v} is the feature's value in its raw unit.
+_REASONS = {
+    "amount": "the amount is PEN {v:,.2f}",
+    "amount_to_mean_30d": "the amount is {v:.1f}× this account's 30-day average",
+    "amount_zscore_30d": "the amount is {v:.1f} standard deviations from this account's 30-day mean",
+    "amount_to_balance": "the amount is {p:.0f}% of the balance before it",
+    "seconds_since_previous": "{dur} since the account's previous transaction",
+    "hour": "made at {v:.0f}:00 local time",
+    "is_night": "made at night (00:00–06:00)",
+    "is_weekend": "made on a weekend",
+    "is_payday": "made on a payday",
+    "first_use_of_merchant": "the first time this account uses this merchant",
+    "acct_distinct_merchants_24h": "the account used {v:.0f} different merchants in the previous 24 hours",
+    "label_known_fraud_before": "the account already had a confirmed fraud",
+    "account_age_days": "the account is {v:,.0f} days old",
+}
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} seconds"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} minutes"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} hours"
+    return f"{seconds / 86400:.1f} days"
+
+
+def reason_text(name: str, value: float, description: str | None = None) -> str:
+    """A reason code as a sentence, e.g. ``amount is 8.4× this account's 30-day average``."""
+    if value is None or value != value:  # NaN: no history to compare with
+        return f"{(description or name).rstrip('.')}: no earlier history"
+    if name in _REASONS:
+        return _REASONS[name].format(v=value, p=100 * value, dur=_duration(value))
+    for prefix, text in (("acct_count_", "the account made {v:.0f} transactions in the previous {w}"),
+                         ("acct_sum_", "the account spent PEN {v:,.2f} in the previous {w}"),
+                         ("acct_max_", "the account's largest amount in the previous {w} was PEN {v:,.2f}"),
+                         ("acct_mean_", "the account's mean amount in the previous {w} was PEN {v:,.2f}"),
+                         ("merchant_count_", "the merchant had {v:,.0f} transactions over {w}"),
+                         ("merchant_fraud_rate_", "the merchant's known-fraud rate over {w} is {p:.1f}%")):
+        if name.startswith(prefix):
+            return text.format(v=value, p=100 * value, w=name[len(prefix):])
+    if name.endswith("_changed") and value:
+        return f"the {name[:-8].replace('_', ' ')} changed since the account's previous transaction"
+    if name.endswith("_new_for_account") and value:
+        thing = name[:-16].replace("_", " ")
+        return f"{'an' if thing[0] in 'aeiou' else 'a'} {thing} never seen before for this account"
+    return f"{(description or name).rstrip('.')}: {value:,.2f}"

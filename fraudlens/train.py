@@ -157,6 +157,9 @@ def evaluate_scores(test: pd.DataFrame, scores: np.ndarray, threshold: float = 0
         "test_frauds": int(y.sum()),
         "test_fraud_rate": float(y.mean()) if len(y) else float("nan"),
     }
+    days = test["transaction_datetime"].dt.floor("D").to_numpy()
+    card = m.account_precision_at_k_per_day(y, scores, days, test["account_id"].to_numpy(dtype=object), 100)
+    out["card_precision_at_100_per_day"] = card.mean
     prf = m.precision_recall_f1(y, scores, threshold)
     out.update({"precision_at_0_5": prf.precision, "recall_at_0_5": prf.recall, "f1_at_0_5": prf.f1})
     if GROUND_TRUTH in test.columns:

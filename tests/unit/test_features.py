@@ -151,3 +151,12 @@ def test_bad_label_delay_is_refused(small):
     cfg, _src, _raw = small
     with pytest.raises(Exception, match="label_delay_days"):
         F.make_spec(get_store(cfg), "small", label_delay_days=-1)
+
+
+def test_reason_codes_read_as_sentences():
+    assert F.reason_text("amount_to_mean_30d", 8.43) == "the amount is 8.4× this account's 30-day average"
+    assert F.reason_text("seconds_since_previous", 50) == "50 seconds since the account's previous transaction"
+    assert F.reason_text("acct_count_1h", 4) == "the account made 4 transactions in the previous 1h"
+    assert F.reason_text("merchant_fraud_rate_7d", 0.125) == "the merchant's known-fraud rate over 7d is 12.5%"
+    assert "no earlier history" in F.reason_text("amount_to_mean_30d", float("nan"), "Amount / mean")
+    assert F.reason_text("ip_address_new_for_account", 1) == "an ip address never seen before for this account"
