@@ -323,7 +323,8 @@ def _parse_ts_expr(col: str, fmt: str) -> str:
     """TIMESTAMPTZ expression; naive values are read in the session time zone (the dataset's)."""
     text = f"trim(CAST({col} AS VARCHAR))"
     if fmt == ISO:
-        return f"TRY_CAST(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ)"
+        return (f"coalesce(TRY_CAST(CAST({col} AS VARCHAR) AS TIMESTAMPTZ), "
+                f"TRY_CAST(replace({text}, 'Z', '+00:00') AS TIMESTAMPTZ))")
     if fmt == STEP_HOURS:
         return (f"(TIMESTAMPTZ '{STEP_ORIGIN}' + "
                 f"to_hours(TRY_CAST(TRY_CAST({text} AS DOUBLE) AS BIGINT)))")
@@ -356,7 +357,11 @@ def _number_expr(col: str, decimal_comma: bool) -> str:
         text = f"replace(replace({text}, '.', ''), ',', '.')"
     else:
         text = f"replace({text}, ',', '')"
-    return f"TRY_CAST(NULLIF({text}, '') AS DOUBLE)"
+    slow = f"TRY_CAST(NULLIF({text}, '') AS DOUBLE)"
+    if decimal_comma:
+        return slow
+    # Most values are plain numbers: cast them directly; clean up only the ones that fail.
+    return f"coalesce(TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE), {slow})"
 
 
 def _is_blank(col: str) -> str:
