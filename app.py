@@ -1,6 +1,7 @@
 """FraudLens: the entry point that ``streamlit run app.py`` starts.
 
-Registers the pages by group, prepares the demo dataset on first start and draws the shared
+Resolves the user's role (sign-in, or the local-mode picker), registers with ``st.navigation``
+only the pages that role may open, prepares the demo dataset on first start and draws the shared
 sidebar (the active dataset every page works on, and the data folder) before the chosen page.
 """
 
@@ -8,16 +9,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fraudlens.ui import layout
+from fraudlens.ui import auth, layout
 
 st.set_page_config(page_title=layout.PAGE_TITLE, layout="wide")
 
-PAGES = {
-    "Overview": [st.Page("pages/home.py", title="Home", default=True)],
-    "Data": [st.Page("pages/data.py", title="Data")],
-}
-
-page = st.navigation(PAGES)
+role = auth.current_role()
+page = st.navigation(auth.navigation(role))
 layout.draw_frame()
 with layout.framed():
     page.run()

@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from datetime import date
 
+from fraudlens import cli_ops
 from fraudlens.errors import FraudLensError
 
 logger = logging.getLogger("fraudlens")
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", required=True, help="MODEL or MODEL@VERSION")
     ex.add_argument("--transaction-id", required=True)
     ex.add_argument("--json", action="store_true")
+    cli_ops.add_parsers(sub)
     return parser
 
 
@@ -138,6 +141,9 @@ def _ingest(args) -> int:
         args.paths, args.dataset, mapping=mapping, mode=mode, strict=args.strict,
         pseudonymise=args.pseudonymise,
     )
+    cli_ops.record("ingest", {"dataset": result.dataset, "version": result.version, "mode": mode,
+                              "sources": [os.path.basename(str(p)) for p in args.paths], "loaded": result.loaded,
+                              "rejected": result.rejected})
     if args.json:
         print(json.dumps({
             "dataset": result.dataset, "version": result.version, "rows_read": result.rows_read,
@@ -198,6 +204,8 @@ def _train(args) -> int:
     windows = Windows(*bounds) if all(bounds) else None
     result = train(args.dataset, args.model, name=args.name, windows=windows,
                    label_delay_days=args.label_delay_days, tune=args.tune, seed=args.seed)
+    cli_ops.record("train", {"dataset": args.dataset, "model": result.name, "version": result.version,
+                             "kind": result.kind, "average_precision": result.metrics.get("average_precision")})
     if args.json:
         print(json.dumps({"name": result.name, "version": result.version, "kind": result.kind,
                           "windows": result.windows.to_dict(), "rows_train": result.rows_train,
@@ -268,4 +276,4 @@ def _explain(args) -> int:
 
 
 COMMANDS = {"generate": _generate, "ingest": _ingest, "datasets": _datasets, "profile": _profile,
-            "train": _train, "score": _score, "models": _models, "explain": _explain}
+            "train": _train, "score": _score, "models": _models, "explain": _explain, **cli_ops.COMMANDS}

@@ -228,7 +228,7 @@ def draw_profile(home: Path, name: str) -> None:
     right.dataframe(tables.ingests, hide_index=True, height=table_height(len(tables.ingests)))
 
 
-home = layout.ensure_frame()
+home = layout.ensure_frame("pages/data.py")
 st.title("Data")
 draw_load_section(home)
 draw_last_result(home)

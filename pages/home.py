@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlens.config import DEMO_DATASET
-from fraudlens.ui import cached, layout, state
+from fraudlens.ui import auth, cached, layout, state
 
-home = layout.ensure_frame()
+home = layout.ensure_frame("pages/home.py")
 st.title("FraudLens")
 st.markdown(
     "Fraud analytics for transaction screening: load a bank's transaction export, check its "
@@ -17,12 +17,14 @@ st.markdown(
 
 name = st.session_state.get(state.ACTIVE_DATASET)
 info = cached.dataset_info(home, name) if name else None
+loads_data = auth.may_open(auth.role(), "pages/data.py")
 if info is None:
     st.info(
         "No dataset yet. Load a file of transactions (CSV, Parquet or JSON Lines) on the "
-        "Data page to begin."
+        "Data page to begin." if loads_data else
+        "No dataset yet. A supervisor or analyst loads one on the Data page."
     )
-    st.page_link("pages/data.py", label="Go to the Data page")
+    auth.page_link("pages/data.py", "Go to the Data page")
     st.stop()
 
 figures = cached.headline(info)
@@ -45,12 +47,23 @@ if info.pseudonymised:
     st.caption("Account ids and IP addresses in this dataset are pseudonymised.")
 
 st.subheader("What to do next")
-st.markdown(
-    "- **Check the data**: the Data page shows every dataset, the data-quality profile of the "
-    "active one (empty values, ranges, most common values) and its ingest history.\n"
-    "- **Load your own data**: upload a CSV, CSV.gz, Parquet or JSON Lines export on the Data "
-    "page, check how its columns map onto the standard transaction, and ingest it. Rows that "
-    "cannot be read are set aside with a reason you can download.\n"
-    "- **Switch dataset**: pick the active dataset in the sidebar; every page follows it."
-)
-st.page_link("pages/data.py", label="Open the Data page")
+steps = ["- **See the summary**: the Overview page has the headline figures against the previous "
+         "period, the trend, fraud by channel and type, and the money lost."]
+if auth.may_open(auth.role(), "pages/explore.py"):
+    steps.append("- **Find the patterns**: the Explore page shows fraud by hour and weekday, "
+                 "amount, segment, region, merchant and account; click a chart element to list "
+                 "the transactions behind it.")
+if loads_data:
+    steps += [
+        "- **Check the data**: the Data page shows every dataset, the data-quality profile of the "
+        "active one (empty values, ranges, most common values) and its ingest history.",
+        "- **Load your own data**: upload a CSV, CSV.gz, Parquet or JSON Lines export on the Data "
+        "page, check how its columns map onto the standard transaction, and ingest it. Rows that "
+        "cannot be read are set aside with a reason you can download.",
+    ]
+steps.append("- **Switch dataset**: pick the active dataset in the sidebar; every page follows it.")
+st.markdown("\n".join(steps))
+links = st.columns(3)
+auth.page_link("pages/overview.py", "Open the Overview page", links[0])
+auth.page_link("pages/explore.py", "Open the Explore page", links[1])
+auth.page_link("pages/data.py", "Open the Data page", links[2])

@@ -25,5 +25,6 @@ run_pytest() {
 run_pytest -m "not e2e" -q
 run_pytest -m e2e -q
 .venv/bin/python bench/foundation.py --smoke
+.venv/bin/python bench/dashboard.py --smoke
 .venv/bin/python bench/thresholds_bench.py --smoke
 .venv/bin/python bench/ml.py --smoke

@@ -10,6 +10,7 @@ therefore shows up on the next run without clearing anything. Results are ready 
 from __future__ import annotations
 
 import dataclasses
+import logging
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -17,12 +18,18 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from fraudlens import datasets, export, ingest, quality
+from fraudlens import analytics, datasets, export, ingest, quality
+from fraudlens.analytics import Filters
 from fraudlens.config import Settings, settings
 from fraudlens.datasets import DatasetInfo
+from fraudlens.errors import ModelError
+from fraudlens.store import get_store
+
+logger = logging.getLogger(__name__)
 
 TTL = 600
 REJECTS_LIMIT = 100_000
+ANALYSIS_ENTRIES = 256
 
 
 def cfg_for(home: str | Path) -> Settings:
@@ -245,7 +252,131 @@ def _rejects(home: str, name: str, ingest_id: str) -> Rejects | None:
     return Rejects(preview=frame.head(200), csv=export.to_csv_bytes(frame), shown=len(frame))
 
 
+# ---------------------------------------------------------------------------- dashboard aggregates
+
+# The analytics functions the pages may call through the cache, by name.
+_ANALYSES = {
+    fn.__name__: fn for fn in (
+        analytics.filter_options, analytics.kpis, analytics.daily_series,
+        analytics.hour_weekday_heatmap, analytics.segments, analytics.amount_distribution,
+        analytics.top_entities, analytics.region_breakdown, analytics.transactions_page,
+        analytics.count_matching,
+    )
+}
+
+
+def _analysis(fn: str, home: Path, name: str, *args, **kwargs):
+    info = datasets.read(home, name)
+    return _cached_analysis(str(home), name, stamp(info), fn, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(ttl=TTL, max_entries=ANALYSIS_ENTRIES, show_spinner=False)
+def _cached_analysis(home: str, name: str, version: str, fn: str, args: tuple, kwargs: tuple):
+    """One analytics call, keyed by data folder, dataset, its version and every argument."""
+    return _ANALYSES[fn](get_store(cfg_for(home)), name, *args, **dict(kwargs))
+
+
+def filter_options(home: Path, name: str) -> analytics.FilterOptions:
+    return _analysis("filter_options", home, name)
+
+
+def kpis(home: Path, name: str, filters: Filters) -> analytics.Kpis:
+    return _analysis("kpis", home, name, filters)
+
+
+def daily_series(home: Path, name: str, filters: Filters, grain: str = "day") -> pd.DataFrame:
+    return _analysis("daily_series", home, name, filters, grain=grain)
+
+
+def hour_weekday_heatmap(home: Path, name: str, filters: Filters) -> pd.DataFrame:
+    return _analysis("hour_weekday_heatmap", home, name, filters)
+
+
+def segments(home: Path, name: str, filters: Filters, by: str) -> pd.DataFrame:
+    return _analysis("segments", home, name, filters, by)
+
+
+def amount_distribution(home: Path, name: str, filters: Filters) -> pd.DataFrame:
+    return _analysis("amount_distribution", home, name, filters)
+
+
+def top_entities(home: Path, name: str, filters: Filters, by: str, n: int = 20) -> pd.DataFrame:
+    return _analysis("top_entities", home, name, filters, by=by, n=n)
+
+
+def region_breakdown(home: Path, name: str, filters: Filters) -> pd.DataFrame:
+    return _analysis("region_breakdown", home, name, filters)
+
+
+def transactions_page(home: Path, name: str, filters: Filters, extra: dict | None = None, *,
+                      sort: str = "transaction_datetime", descending: bool = True, limit: int = 50,
+                      offset: int = 0) -> analytics.TransactionsPage:
+    return _analysis("transactions_page", home, name, filters, extra=dict(extra or {}), sort=sort,
+                     descending=descending, limit=limit, offset=offset)
+
+
+def count_matching(home: Path, name: str, filters: Filters, extra: dict | None = None) -> analytics.PeriodFigures:
+    return _analysis("count_matching", home, name, filters, extra=dict(extra or {}))
+
+
+def dataset_timezone(home: Path, name: str) -> str:
+    """The zone calendar views of ``name`` are drawn in."""
+    return analytics.dataset_zone(get_store(cfg_for(home)), name).name
+
+
+# ---------------------------------------------------------------------------- live operating point
+
+
+@dataclasses.dataclass(frozen=True)
+class LivePoint:
+    """The operating point an analyst saved for the model in use on a dataset (test window)."""
+
+    model: str
+    version: str
+    threshold: float
+    alerts_per_day: float
+    precision: float
+    recall: float
+    fraud_amount_caught: float
+    saved_by: str
+    saved_at: str
+
+
+def live_point(home: Path, name: str) -> LivePoint | None:
+    """The live operating point of the model in use on dataset ``name``, or None.
+
+    Only what the model registry and the operating-point logs hold: of the models trained on
+    ``name``, the version in use (champion, else latest) of each, and the newest operating point
+    saved for it; the most recently saved one wins. None when those modules do not offer it
+    (checked at call time) or nothing was saved: the page then says so, never shows a number.
+    """
+    try:
+        from fraudlens import operating, registry
+    except ImportError:
+        return None
+    if not (hasattr(operating, "live_point") and hasattr(registry, "list_models")):
+        return None
+    saved = []
+    for model in sorted({v.name for v in registry.list_models(home) if getattr(v, "dataset", None) == name}):
+        try:
+            point = operating.live_point(home, model)
+        except ModelError as exc:
+            logger.warning("no live operating point for %s: %s", model, exc)
+            continue
+        if point is not None:
+            saved.append(point)
+    if not saved:
+        return None
+    latest = max(saved, key=lambda s: s.saved_at)
+    p = latest.point
+    return LivePoint(model=latest.model, version=latest.version, threshold=float(p.threshold),
+                     alerts_per_day=float(p.alerts_per_day), precision=float(p.precision),
+                     recall=float(p.recall), fraud_amount_caught=float(p.fraud_amount_caught),
+                     saved_by=latest.user, saved_at=latest.saved_at)
+
+
 def clear() -> None:
     """Forget every cached result (after something outside the app changed the data)."""
-    for fn in (_dataset_list, _datasets_table, _profile_tables, _inspect_source, _rejects):
+    for fn in (_dataset_list, _datasets_table, _profile_tables, _inspect_source, _rejects,
+               _cached_analysis):
         fn.clear()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from fraudlens.ui import bootstrap, cached, state
+from fraudlens.ui import auth, bootstrap, cached, state
 
 PAGE_TITLE = "FraudLens"
 _FRAMED = "frame_drawn"
@@ -34,9 +34,11 @@ def draw_frame() -> Path:
 
 
 def draw_sidebar(home: Path) -> None:
-    """The active dataset selectbox (shared by every page) and the data folder."""
+    """The role (picker or signed-in user), the active dataset selectbox (shared by every page)
+    and the data folder."""
     names = cached.dataset_names(home)
     state.settle_active(names)
+    auth.draw_identity()
     with st.sidebar:
         if names:
             st.selectbox(
@@ -60,9 +62,25 @@ def framed() -> Iterator[None]:
         st.session_state[_FRAMED] = False
 
 
-def ensure_frame() -> Path:
-    """Draw the frame unless ``app.py`` already did in this run; returns the data folder."""
+def ensure_frame(page: str | None = None) -> Path:
+    """Draw the frame unless ``app.py`` already did in this run; returns the data folder.
+
+    When a page file runs on its own (a browser's first request for a page URL, or AppTest),
+    this does what ``app.py`` does: registers the role's pages with ``st.navigation`` (so the
+    menu is the role's) and, if the role may not open ``page`` (e.g. ``"pages/explore.py"``),
+    runs the page navigation chose instead and stops.
+    """
     if st.session_state.get(_FRAMED):
-        return state.home()
-    configure_page()
-    return draw_frame()
+        home = state.home()
+    else:
+        configure_page()
+        role = auth.current_role()
+        target = st.navigation(auth.navigation(role))
+        home = draw_frame()
+        if page is not None and auth.spec_of(target, role) != page:
+            with framed():
+                target.run()
+            st.stop()
+    if page:
+        auth.require(page)
+    return home

@@ -59,8 +59,13 @@ def screenshot(page: Page, path: Path) -> None:
     """The whole page: the viewport grows to the content for the shot (Streamlit scrolls
     inside its own container, which ``full_page`` alone does not unroll)."""
     size = page.viewport_size
+    page.evaluate("() => document.querySelector('[data-testid=\"stMain\"]')?.scrollTo(0, 0)")
+    # The main column's own height (the tallest element anywhere can be a far taller scroller).
     height = page.evaluate(
-        "() => Math.max(...Array.from(document.querySelectorAll('*'), e => e.scrollHeight))")
+        "() => { const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+        " const s = document.querySelector('[data-testid=\"stSidebarContent\"]');"
+        " return Math.max(m ? m.getBoundingClientRect().top + m.scrollHeight : 0,"
+        " s ? s.scrollHeight : 0) + 40; }")
     page.set_viewport_size({"width": size["width"], "height": max(size["height"], int(height))})
     page.wait_for_timeout(500)
     page.screenshot(path=str(path), full_page=True)

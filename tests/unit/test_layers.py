@@ -71,8 +71,8 @@ def test_pages_and_app_never_import_duckdb():
 LAYERS = {
     "config": 1, "errors": 1,
     "schema": 2, "metrics": 2,
-    "datasets": 3, "store": 3, "synth": 3,
-    "ingest": 4, "quality": 4, "features": 4, "analytics": 4, "export": 4,
+    "datasets": 3, "store": 3, "synth": 3, "ops": 3,
+    "ingest": 4, "quality": 4, "features": 4, "analytics": 4, "export": 4, "audit": 4,
 }
 
 

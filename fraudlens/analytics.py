@@ -1,0 +1,905 @@
+"""Aggregates for the dashboard pages: small tables computed in DuckDB, never a full-table load.
+
+Every function takes the :class:`~fraudlens.store.Store`, a dataset name and a :class:`Filters`
+and returns a small pandas DataFrame or a frozen dataclass. The SQL comes from ``*_sql()``
+builders that return ``(sql, params)``: values are always bound as ``$name`` parameters, and the
+only identifiers that enter SQL text are whitelisted canonical columns quoted by
+:func:`fraudlens.schema.quote_ident`.
+
+Conventions shared by every aggregate:
+
+- Calendar views (days, weeks, hour of day, weekday) are in the dataset's local zone
+  (``America/Lima`` unless the manifest or ``FRAUDLENS_TIMEZONE`` says otherwise); timestamps are
+  stored as naive UTC. Date filters are local calendar days, both bounds inclusive.
+- ``frauds`` counts rows labelled fraudulent, ``labelled`` rows with a known label, and the
+  fraud rate is ``frauds / labelled`` (NaN when nothing is labelled): rows whose label is not
+  known yet count neither for nor against it.
+- Amounts are in the dataset's currency (PEN).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import numbers
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+import pandas as pd
+
+from fraudlens import datasets
+from fraudlens.errors import FraudLensError, SchemaError
+from fraudlens.schema import LABEL, quote_ident
+from fraudlens.store import Store
+
+logger = logging.getLogger(__name__)
+
+LABELS = ("all", "fraud", "legit", "unknown")
+GRAINS = ("day", "week")
+SEGMENT_COLUMNS = ("channel", "transaction_type", "account_type", "merchant_location")
+ENTITY_COLUMNS = ("merchant_id", "account_id")
+SORT_COLUMNS = (
+    "transaction_datetime", "transaction_amount", "transaction_id", "account_id", "merchant_id",
+    "channel", "transaction_type", "account_type", "merchant_location", "account_balance",
+)
+# Columns of a transactions page, in order; ``local_time`` and ``label`` are derived.
+PAGE_COLUMNS = (
+    "transaction_id", "local_time", "transaction_amount", "label", "transaction_type", "channel",
+    "account_type", "merchant_id", "merchant_location", "account_id", "ip_address",
+    "account_balance", "account_age_days",
+)
+MISSING = "(missing)"  # how a segment of rows without a value is named
+AMOUNT_BINS_PER_DECADE = 4
+AMOUNT_FLOOR = 0.01  # amounts below (including 0) fall in the first log bin
+MAX_LIMIT = 100_000
+Z_95 = 1.959963984540054
+
+_UTC = timezone.utc
+
+
+# ---------------------------------------------------------------------------------------------
+# Filters
+# ---------------------------------------------------------------------------------------------
+
+
+def _param_error(name: str, expected: str, got: object) -> FraudLensError:
+    return FraudLensError(f"The '{name}' filter must be {expected}. Got {got!r} instead.")
+
+
+def _text_tuple(values: object, name: str) -> tuple[str, ...]:
+    if values is None:
+        return ()
+    if isinstance(values, str) or not isinstance(values, Iterable):
+        raise _param_error(name, "a list of text values", values)
+    out = []
+    for value in values:
+        if not isinstance(value, str):
+            raise _param_error(name, "a list of text values", values)
+        out.append(value)
+    return tuple(sorted(set(out)))
+
+
+def _amount(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) \
+            or value < 0:
+        raise _param_error(name, "a finite number >= 0 or empty", value)
+    return float(value)
+
+
+def _day(value: object, name: str) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _param_error(name, "a date (YYYY-MM-DD) or empty", value)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the dashboard looks at; the same filters apply to every aggregate.
+
+    Dates are local calendar days, both inclusive; an empty list of channels, types or regions
+    means all of them; amounts are inclusive bounds in PEN; ``label`` keeps all rows, only
+    fraud, only legitimate, or only rows whose label is not known yet. Values are checked and
+    normalised (lists become sorted tuples), so equal filters compare and hash equal.
+    """
+
+    date_from: date | None = None
+    date_until: date | None = None
+    channels: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+    amount_min: float | None = None
+    amount_max: float | None = None
+    label: str = "all"
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "date_from", _day(self.date_from, "date_from"))
+        set_(self, "date_until", _day(self.date_until, "date_until"))
+        for name in ("channels", "types", "regions"):
+            set_(self, name, _text_tuple(getattr(self, name), name))
+        set_(self, "amount_min", _amount(self.amount_min, "amount_min"))
+        set_(self, "amount_max", _amount(self.amount_max, "amount_max"))
+        if self.label not in LABELS:
+            raise _param_error("label", f"one of {list(LABELS)}", self.label)
+        if self.date_from and self.date_until and self.date_from > self.date_until:
+            raise FraudLensError(
+                f"The 'date_from' filter ({self.date_from}) must not be after 'date_until' "
+                f"({self.date_until})."
+            )
+        if self.amount_min is not None and self.amount_max is not None \
+                and self.amount_min > self.amount_max:
+            raise FraudLensError(
+                f"The 'amount_min' filter ({self.amount_min:g}) must not exceed 'amount_max' "
+                f"({self.amount_max:g})."
+            )
+
+    def replace(self, **changes: Any) -> Filters:
+        """A copy with ``changes`` applied (and checked)."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Filters(**values)
+
+    def describe(self, dates: bool = True) -> str:
+        """One line for captions and export headers, e.g. ``2025-01-01 to 2025-01-31; online``."""
+        parts = []
+        if dates and (self.date_from or self.date_until):
+            parts.append(f"{self.date_from or 'start'} to {self.date_until or 'end'}")
+        for values in (self.channels, self.types, self.regions):
+            if values:
+                parts.append(", ".join(values))
+        if self.amount_min is not None or self.amount_max is not None:
+            low = f"{self.amount_min:,.2f}" if self.amount_min is not None else "0"
+            high = f"{self.amount_max:,.2f}" if self.amount_max is not None else "any"
+            parts.append(f"amount {low} to {high} PEN")
+        if self.label != "all":
+            parts.append(f"label: {self.label}")
+        return "; ".join(parts) or "all transactions"
+
+
+# ---------------------------------------------------------------------------------------------
+# SQL building blocks
+# ---------------------------------------------------------------------------------------------
+
+
+class _Params(dict):
+    """Bound parameters of one query; :meth:`bind` returns the ``$name`` to put in the SQL."""
+
+    def bind(self, name: str, value: Any) -> str:
+        if name in self and self[name] != value:
+            raise ValueError(f"parameter {name!r} bound twice with different values")
+        self[name] = value
+        return f"${name}"
+
+
+def check_identifier(name: object, allowed: Iterable[str], what: str) -> str:
+    """``name`` quoted for SQL if it is one of ``allowed``; SchemaError otherwise."""
+    allowed = tuple(allowed)
+    if not isinstance(name, str) or name not in allowed:
+        raise SchemaError(f"The '{what}' parameter must be one of {list(allowed)}. Got {name!r} instead.")
+    return quote_ident(name)
+
+
+def _col(name: str) -> str:
+    return quote_ident(name)
+
+
+@dataclass(frozen=True)
+class LocalZone:
+    """The dataset's local zone, and its UTC offset if that is the same over the whole data.
+
+    Converting with ``timezone(zone, timezone('UTC', ts))`` costs DuckDB a zone lookup per row;
+    when the offset does not change over the data's span (America/Lima has kept UTC-5 since
+    1994), adding the offset gives the same local time several times faster.
+    """
+
+    name: str
+    offset_seconds: int | None = None
+
+
+@functools.lru_cache(maxsize=64)
+def fixed_offset(tz: str, first: datetime | None, last: datetime | None) -> int | None:
+    """The UTC offset of ``tz`` in seconds if it is constant from ``first`` to ``last`` (naive UTC)."""
+    if first is None or last is None:
+        return None
+    zone = ZoneInfo(tz)
+    moment = first.replace(tzinfo=_UTC) - timedelta(days=1)
+    end = last.replace(tzinfo=_UTC) + timedelta(days=1)
+    offsets = set()
+    while moment <= end:  # zones change offset at most a few times a year, never twice a day
+        offsets.add(moment.astimezone(zone).utcoffset())
+        if len(offsets) > 1:
+            return None
+        moment += timedelta(hours=12)
+    offsets.add(end.astimezone(zone).utcoffset())
+    return int(offsets.pop().total_seconds()) if len(offsets) == 1 else None
+
+
+def _local_ts(p: _Params, zone: LocalZone) -> str:
+    """The transaction time in the local zone (naive): stored UTC -> ``zone``."""
+    ts = _col("transaction_datetime")
+    if zone.offset_seconds is not None:
+        return f"({ts} + to_seconds({p.bind('tz_offset', zone.offset_seconds)}))"
+    return f"timezone({p.bind('tz', zone.name)}, timezone('UTC', {ts}))"
+
+
+def _amount_bin_expr() -> str:
+    amount = _col("transaction_amount")
+    return (f"CAST(floor(log10(greatest({amount}, {AMOUNT_FLOOR})) * {AMOUNT_BINS_PER_DECADE}) "
+            "AS INTEGER)")
+
+
+def _label_counts() -> str:
+    """The per-group counts every aggregate shares."""
+    label, amount = _col(LABEL), _col("transaction_amount")
+    return (
+        f"count(*) AS transactions, count({label}) AS labelled, "
+        f"count(*) FILTER (WHERE {label}) AS frauds, "
+        f"coalesce(sum({amount}) FILTER (WHERE {label}), 0) AS fraud_amount, "
+        f"coalesce(sum({amount}), 0) AS amount"
+    )
+
+
+def local_day_start_utc(day: date, tz: str) -> datetime:
+    """Local midnight of ``day`` in ``tz`` as a naive UTC datetime (how times are stored)."""
+    return datetime.combine(day, time(), ZoneInfo(tz)).astimezone(_UTC).replace(tzinfo=None)
+
+
+def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
+    clauses = []
+    ts = _col("transaction_datetime")
+    # Bounds in stored UTC, so Parquet row-group statistics on the raw column can skip data.
+    if filters.date_from:
+        clauses.append(f"{ts} >= {p.bind('utc_from', local_day_start_utc(filters.date_from, zone.name))}")
+    if filters.date_until:
+        end = local_day_start_utc(filters.date_until + timedelta(days=1), zone.name)
+        clauses.append(f"{ts} < {p.bind('utc_until', end)}")
+    for name, column in (("channels", "channel"), ("types", "transaction_type"),
+                         ("regions", "merchant_location")):
+        values = getattr(filters, name)
+        if values:
+            clauses.append(f"list_contains({p.bind(name, list(values))}, {_col(column)})")
+    amount = _col("transaction_amount")
+    if filters.amount_min is not None:
+        clauses.append(f"{amount} >= {p.bind('amount_min', filters.amount_min)}")
+    if filters.amount_max is not None:
+        clauses.append(f"{amount} <= {p.bind('amount_max', filters.amount_max)}")
+    label = _col(LABEL)
+    clauses += {"all": [], "fraud": [f"{label}"], "legit": [f"NOT {label}"],
+                "unknown": [f"{label} IS NULL"]}[filters.label]
+    return clauses
+
+
+def _where_sql(clauses: list[str]) -> str:
+    return ("WHERE " + " AND ".join(f"({c})" for c in clauses)) if clauses else ""
+
+
+# Drill-down keys: a chart element selects rows where one of these equals a value.
+_CATEGORICAL_DRILLS = (*SEGMENT_COLUMNS, *ENTITY_COLUMNS, "ip_address", "transaction_id")
+DRILL_KEYS = (*_CATEGORICAL_DRILLS, "local_date", "local_week", "local_hour", "local_weekday",
+              "amount_bin")
+
+
+def _drill_expr(p: _Params, key: str, zone: LocalZone) -> str:
+    if key in _CATEGORICAL_DRILLS:
+        return _col(key)
+    if key == "amount_bin":
+        return _amount_bin_expr()
+    local = _local_ts(p, zone)
+    return {
+        "local_date": f"CAST({local} AS DATE)",
+        "local_week": f"CAST(date_trunc('week', {local}) AS DATE)",
+        "local_hour": f"hour({local})",
+        "local_weekday": f"isodow({local})",
+    }[key]
+
+
+def _drill_value(key: str, value: object) -> object:
+    if value is None:
+        return None
+    if key in ("local_date", "local_week"):
+        return _day(value, key)
+    if key in ("local_hour", "local_weekday", "amount_bin"):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real) or value != int(value):
+            raise _param_error(key, "a whole number", value)
+        return int(value)
+    if not isinstance(value, str):
+        raise _param_error(key, "a text value", value)
+    return value
+
+
+def normalise_extra(extra: Mapping[str, object] | None) -> tuple[tuple[str, tuple], ...]:
+    """Drill-down equalities as sorted ``((key, (value, ...)), ...)``, checked against DRILL_KEYS.
+
+    A value may be one value or a list (any of them matches); ``None`` (or ``"(missing)"`` for a
+    text key) matches rows without a value.
+    """
+    out = []
+    for key, value in sorted((extra or {}).items(), key=lambda kv: str(kv[0])):
+        check_identifier(key, DRILL_KEYS, "extra")
+        values = value if isinstance(value, (list, tuple, set, frozenset)) else [value]
+        if not values:
+            raise _param_error(key, "one value or a non-empty list", value)
+        cleaned = {None if v == MISSING else _drill_value(key, v) for v in values}
+        out.append((key, tuple(sorted(cleaned, key=lambda v: (v is not None, str(v))))))
+    return tuple(out)
+
+
+def _extra_where(p: _Params, extra: Mapping[str, object] | None, zone: LocalZone) -> list[str]:
+    clauses = []
+    for n, (key, values) in enumerate(normalise_extra(extra)):
+        expr = _drill_expr(p, key, zone)
+        known = [v for v in values if v is not None]
+        parts = []
+        if known:
+            parts.append(f"list_contains({p.bind(f'extra_{n}', known)}, {expr})")
+        if len(known) < len(values):
+            parts.append(f"{expr} IS NULL")
+        clauses.append(" OR ".join(parts))
+    return clauses
+
+
+# ---------------------------------------------------------------------------------------------
+# Wilson interval (pure)
+# ---------------------------------------------------------------------------------------------
+
+
+def wilson_interval(successes, trials, z: float = Z_95) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a binomial proportion ``successes / trials``.
+
+    Parameters
+    ----------
+    successes, trials : int or array-like of shape (n,)
+        Counts with ``0 <= successes <= trials``.
+    z : float
+        Normal quantile; the default gives a 95% interval.
+
+    Returns
+    -------
+    (low, high) : float or ndarray of shape (n,)
+        The bounds, in [0, 1]; NaN where ``trials`` is 0.
+    """
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(trials, dtype=float)
+    if np.any(k < 0) or np.any(n < 0) or np.any(k > n):
+        raise FraudLensError(
+            "The 'successes' and 'trials' parameters must satisfy 0 <= successes <= trials. "
+            f"Got {successes!r} and {trials!r} instead."
+        )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        phat = k / n
+        z2 = z * z
+        denom = 1 + z2 / n
+        centre = (phat + z2 / (2 * n)) / denom
+        half = z * np.sqrt(phat * (1 - phat) / n + z2 / (4 * n * n)) / denom
+        # Exactly 0 with no success and 1 with no failure (rounding would leave 1e-17 or 1 - 1e-16).
+        low = np.where(n > 0, np.where(k == 0, 0.0, np.clip(centre - half, 0.0, 1.0)), np.nan)
+        high = np.where(n > 0, np.where(k == n, 1.0, np.clip(centre + half, 0.0, 1.0)), np.nan)
+    if low.ndim == 0:
+        return float(low), float(high)
+    return low, high
+
+
+def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
+    """Add ``fraud_rate`` (frauds / labelled, NaN without labels) and its Wilson bounds."""
+    frauds = frame["frauds"].to_numpy(dtype=float)
+    labelled = frame["labelled"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frame["fraud_rate"] = np.where(labelled > 0, frauds / labelled, np.nan)
+    low, high = wilson_interval(frauds, labelled)
+    frame["ci_low"], frame["ci_high"] = low, high
+    return frame
+
+
+_COUNT_COLUMNS = ("transactions", "labelled", "frauds")
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    for column in _COUNT_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].fillna(0).astype("int64")
+    for column in ("fraud_amount", "amount"):
+        if column in frame:
+            frame[column] = frame[column].fillna(0.0).astype("float64")
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Dataset context
+# ---------------------------------------------------------------------------------------------
+
+
+def _parse_utc(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(str(text).replace(" ", "T", 1)).replace(tzinfo=None)
+    except ValueError:
+        return None
+
+
+def dataset_zone(store: Store, dataset: str) -> LocalZone:
+    """The dataset's local zone (its manifest's, else the settings'), with its offset if fixed."""
+    info = datasets.read(store.home, dataset)
+    tz = info.timezone or store.cfg.timezone
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise FraudLensError(
+            f"The time zone {tz!r} of dataset '{dataset}' is not known; set FRAUDLENS_TIMEZONE "
+            "to a zone such as America/Lima."
+        ) from None
+    return LocalZone(tz, fixed_offset(tz, _parse_utc(info.first), _parse_utc(info.last)))
+
+
+def _run(store: Store, name: str, dataset: str, build) -> pd.DataFrame:
+    """Build ``(sql, params)`` for the dataset's view and zone, run it, return a DataFrame."""
+    table = store.table(dataset)
+    sql, params = build(table, dataset_zone(store, dataset))
+    return store.query(name, sql, params)
+
+
+# ---------------------------------------------------------------------------------------------
+# Filter options
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """What the filter widgets offer: distinct values, the local date span, the amount range."""
+
+    rows: int
+    channels: tuple[str, ...]
+    types: tuple[str, ...]
+    regions: tuple[str, ...]
+    first_date: date | None
+    last_date: date | None
+    amount_min: float | None
+    amount_max: float | None
+
+
+def filter_options_sql(table: str, zone: LocalZone) -> tuple[str, dict]:
+    p = _Params()
+    local = _local_ts(p, zone)
+    lists = ", ".join(
+        f"array_agg(DISTINCT {_col(c)} ORDER BY {_col(c)}) FILTER (WHERE {_col(c)} IS NOT NULL) AS {c}"
+        for c in ("channel", "transaction_type", "merchant_location")
+    )
+    amount = _col("transaction_amount")
+    sql = (f"SELECT count(*) AS rows, {lists}, CAST(min({local}) AS DATE) AS first_date, "
+           f"CAST(max({local}) AS DATE) AS last_date, min({amount}) AS amount_min, "
+           f"max({amount}) AS amount_max FROM {table}")
+    return sql, dict(p)
+
+
+def filter_options(store: Store, dataset: str) -> FilterOptions:
+    """Distinct channels, types and regions, the local date span and the amount range."""
+    table = store.table(dataset)
+    sql, params = filter_options_sql(table, dataset_zone(store, dataset))
+    (rows, channels, types, regions, first, last, low, high), = store.query_rows(
+        "filter_options", sql, params)
+    return FilterOptions(
+        rows=int(rows), channels=tuple(channels or ()), types=tuple(types or ()),
+        regions=tuple(regions or ()), first_date=first, last_date=last,
+        amount_min=None if low is None else float(low), amount_max=None if high is None else float(high),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# KPIs
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodFigures:
+    """Totals of one period."""
+
+    transactions: int = 0
+    labelled: int = 0
+    frauds: int = 0
+    fraud_amount: float = 0.0
+    amount: float = 0.0
+
+    @property
+    def fraud_rate(self) -> float:
+        """Frauds / labelled transactions; NaN when nothing is labelled."""
+        return self.frauds / self.labelled if self.labelled else float("nan")
+
+    @property
+    def labelled_share(self) -> float:
+        """Labelled / all transactions; NaN without transactions."""
+        return self.labelled / self.transactions if self.transactions else float("nan")
+
+    @property
+    def fraud_amount_share(self) -> float:
+        """Fraud amount / all amount; NaN when the amount is 0."""
+        return self.fraud_amount / self.amount if self.amount else float("nan")
+
+
+KPI_NAMES = ("transactions", "fraud_rate", "fraud_amount", "labelled_share")
+
+
+@dataclass(frozen=True)
+class Kpis:
+    """Headline figures of a period and of the period of equal length just before it.
+
+    ``previous`` is None when the data hold no transaction in the previous period (so there is
+    nothing to compare with); ``days`` is the period's length in days.
+    """
+
+    date_from: date | None
+    date_until: date | None
+    previous_from: date | None
+    previous_until: date | None
+    current: PeriodFigures
+    previous: PeriodFigures | None
+
+    @property
+    def days(self) -> int:
+        if self.date_from is None or self.date_until is None:
+            return 0
+        return (self.date_until - self.date_from).days + 1
+
+    def delta(self, name: str) -> float | None:
+        """Current minus previous for one of KPI_NAMES; None without a previous period or when
+        either side is undefined (NaN)."""
+        if name not in KPI_NAMES:
+            raise FraudLensError(f"The 'name' parameter must be one of {list(KPI_NAMES)}. Got {name!r} instead.")
+        if self.previous is None:
+            return None
+        now, before = getattr(self.current, name), getattr(self.previous, name)
+        if isinstance(now, float) and math.isnan(now) or isinstance(before, float) and math.isnan(before):
+            return None
+        return now - before
+
+
+def period_bounds(filters: Filters, options: FilterOptions) -> tuple[date | None, date | None]:
+    """The filters' dates, open ends closed with the data's first and last local day."""
+    return filters.date_from or options.first_date, filters.date_until or options.last_date
+
+
+def kpis_sql(table: str, zone: LocalZone, filters: Filters, previous_from: date | None) -> tuple[str, dict]:
+    """One scan over the previous and the current period; rows ``period = 'current'|'previous'``.
+
+    ``filters`` must have both dates; the previous period runs from ``previous_from`` to the day
+    before ``filters.date_from``.
+    """
+    p = _Params()
+    if previous_from is None:
+        period, scanned = "'current'", filters
+    else:
+        start = local_day_start_utc(filters.date_from, zone.name)
+        period = (f"CASE WHEN {_col('transaction_datetime')} < {p.bind('current_from', start)} "
+                  "THEN 'previous' ELSE 'current' END")
+        scanned = filters.replace(date_from=previous_from)
+    sql = (f"SELECT {period} AS period, {_label_counts()} FROM {table} "
+           f"{_where_sql(_where(p, scanned, zone))} GROUP BY 1")
+    return sql, dict(p)
+
+
+def kpis(store: Store, dataset: str, filters: Filters) -> Kpis:
+    """Transactions, fraud rate, fraud amount and labelled share, against the previous period.
+
+    The previous period has the same number of days and ends the day before ``date_from``.
+    Open date bounds are the data's first and last local day.
+    """
+    options = filter_options(store, dataset)
+    start, end = period_bounds(filters, options)
+    if start is None or end is None:  # empty dataset
+        return Kpis(None, None, None, None, PeriodFigures(), None)
+    current = filters.replace(date_from=start, date_until=end)
+    days = (end - start).days + 1
+    prev = (start - timedelta(days=days), start - timedelta(days=1))
+    frame = _run(store, "kpis", dataset, lambda t, zone: kpis_sql(t, zone, current, prev[0]))
+    figures = {row["period"]: PeriodFigures(
+        transactions=int(row["transactions"]), labelled=int(row["labelled"]),
+        frauds=int(row["frauds"]), fraud_amount=float(row["fraud_amount"]),
+        amount=float(row["amount"])) for row in frame.to_dict("records")}
+    return Kpis(start, end, prev[0], prev[1], figures.get("current", PeriodFigures()),
+                figures.get("previous"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Time series and calendar
+# ---------------------------------------------------------------------------------------------
+
+
+def daily_series_sql(table: str, zone: LocalZone, filters: Filters, grain: str) -> tuple[str, dict]:
+    if grain not in GRAINS:
+        raise FraudLensError(f"The 'grain' parameter must be one of {list(GRAINS)}. Got {grain!r} instead.")
+    p = _Params()
+    local = _local_ts(p, zone)
+    period = f"CAST({local} AS DATE)" if grain == "day" else f"CAST(date_trunc('week', {local}) AS DATE)"
+    sql = (f"SELECT {period} AS period, {_label_counts()} FROM {table} "
+           f"{_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
+    return sql, dict(p)
+
+
+def daily_series(store: Store, dataset: str, filters: Filters, grain: str = "day") -> pd.DataFrame:
+    """Per local day (or week starting Monday): counts, frauds, fraud amount and fraud rate.
+
+    Returns
+    -------
+    DataFrame, one row per period from the filters' first to last day (periods without a
+    transaction included, with zeros): ``period`` (date; a week is named by its Monday),
+    ``transactions``, ``labelled``, ``frauds``, ``fraud_amount``, ``amount``, ``fraud_rate``,
+    ``ci_low``, ``ci_high``.
+    """
+    frame = _run(store, f"daily_series_{grain}", dataset,
+                 lambda t, zone: daily_series_sql(t, zone, filters, grain))
+    frame["period"] = pd.to_datetime(frame["period"])
+    start, end = filters.date_from, filters.date_until
+    if start is None or end is None:
+        if frame.empty:
+            return _with_rates(_typed(frame.assign(period=frame["period"].dt.date)))
+        start = start or frame["period"].min().date()
+        end = end or frame["period"].max().date()
+    if grain == "week":
+        start = start - timedelta(days=start.weekday())
+        end = end - timedelta(days=end.weekday())
+    full = pd.date_range(start, end, freq="D" if grain == "day" else "W-MON")
+    frame = frame.set_index("period").reindex(full).rename_axis("period").reset_index()
+    frame["period"] = frame["period"].dt.date
+    return _with_rates(_typed(frame))
+
+
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def hour_weekday_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
+    p = _Params()
+    local = _local_ts(p, zone)
+    sql = (f"SELECT isodow({local}) AS weekday, hour({local}) AS hour, {_label_counts()} "
+           f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1, 2")
+    return sql, dict(p)
+
+
+def hour_weekday_heatmap(store: Store, dataset: str, filters: Filters) -> pd.DataFrame:
+    """Fraud rate and counts per local weekday (1 = Monday) and hour (0-23).
+
+    Returns
+    -------
+    DataFrame of 168 rows (every cell, zeros where empty): ``weekday``, ``hour``,
+    ``transactions``, ``labelled``, ``frauds``, ``fraud_amount``, ``amount``, ``fraud_rate``,
+    ``ci_low``, ``ci_high``.
+    """
+    frame = _run(store, "hour_weekday", dataset, lambda t, zone: hour_weekday_sql(t, zone, filters))
+    grid = pd.MultiIndex.from_product([range(1, 8), range(24)], names=["weekday", "hour"])
+    frame = frame.astype({"weekday": "int64", "hour": "int64"}).set_index(["weekday", "hour"])
+    frame = frame.reindex(grid).reset_index()
+    return _with_rates(_typed(frame))
+
+
+# ---------------------------------------------------------------------------------------------
+# Segments, regions, entities
+# ---------------------------------------------------------------------------------------------
+
+
+def segments_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple[str, dict]:
+    column = check_identifier(by, SEGMENT_COLUMNS, "by")
+    p = _Params()
+    sql = (f"SELECT {column} AS segment, {_label_counts()} FROM {table} "
+           f"{_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY transactions DESC, segment")
+    return sql, dict(p)
+
+
+def segments(store: Store, dataset: str, filters: Filters, by: str) -> pd.DataFrame:
+    """Counts, frauds and the fraud rate with its Wilson 95% interval per value of ``by``.
+
+    Parameters
+    ----------
+    by : one of SEGMENT_COLUMNS
+
+    Returns
+    -------
+    DataFrame, one row per value (``"(missing)"`` for rows without one), most transactions first:
+    ``segment``, ``transactions``, ``labelled``, ``frauds``, ``fraud_amount``, ``amount``,
+    ``fraud_rate``, ``ci_low``, ``ci_high``.
+    """
+    frame = _run(store, f"segments_{by}", dataset, lambda t, zone: segments_sql(t, zone, filters, by))
+    frame["segment"] = frame["segment"].astype(object).where(frame["segment"].notna(), MISSING)
+    return _with_rates(_typed(frame))
+
+
+def region_breakdown(store: Store, dataset: str, filters: Filters) -> pd.DataFrame:
+    """:func:`segments` by ``merchant_location``, largest fraud amount first."""
+    frame = segments(store, dataset, filters, "merchant_location")
+    return frame.sort_values(["fraud_amount", "transactions"], ascending=False, kind="stable") \
+        .reset_index(drop=True)
+
+
+def top_entities_sql(table: str, zone: LocalZone, filters: Filters, by: str, n: int) -> tuple[str, dict]:
+    column = check_identifier(by, ENTITY_COLUMNS, "by")
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or not 1 <= n <= 1000:
+        raise FraudLensError(f"The 'n' parameter must be an integer in [1, 1000]. Got {n!r} instead.")
+    p = _Params()
+    clauses = [*_where(p, filters, zone), f"{column} IS NOT NULL"]
+    sql = (f"SELECT {column} AS entity, {_label_counts()} FROM {table} {_where_sql(clauses)} "
+           f"GROUP BY 1 HAVING count(*) FILTER (WHERE {_col(LABEL)}) > 0 "
+           f"ORDER BY fraud_amount DESC, entity LIMIT {p.bind('n', int(n))}")
+    return sql, dict(p)
+
+
+def top_entities(store: Store, dataset: str, filters: Filters, by: str = "merchant_id",
+                 n: int = 20) -> pd.DataFrame:
+    """The ``n`` merchants or accounts with the largest fraud amount (those with any fraud).
+
+    Returns
+    -------
+    DataFrame of at most ``n`` rows, largest fraud amount first: ``entity``, ``transactions``,
+    ``labelled``, ``frauds``, ``fraud_amount``, ``amount``, ``fraud_rate``, ``ci_low``, ``ci_high``.
+    """
+    frame = _run(store, f"top_{by}", dataset, lambda t, zone: top_entities_sql(t, zone, filters, by, n))
+    return _with_rates(_typed(frame))
+
+
+# ---------------------------------------------------------------------------------------------
+# Amounts
+# ---------------------------------------------------------------------------------------------
+
+
+def amount_distribution_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
+    p = _Params()
+    label = _col(LABEL)
+    sql = (f"SELECT {_amount_bin_expr()} AS bin, count(*) FILTER (WHERE NOT {label}) AS legit, "
+           f"count(*) FILTER (WHERE {label}) AS fraud, count(*) FILTER (WHERE {label} IS NULL) AS unknown "
+           f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
+    return sql, dict(p)
+
+
+def amount_bin_edges(bin_: int) -> tuple[float, float]:
+    """The [low, high) amount range (PEN) of log bin ``bin_``."""
+    return 10 ** (bin_ / AMOUNT_BINS_PER_DECADE), 10 ** ((bin_ + 1) / AMOUNT_BINS_PER_DECADE)
+
+
+def amount_distribution(store: Store, dataset: str, filters: Filters) -> pd.DataFrame:
+    """Legit, fraud and unlabelled counts in log-spaced amount bins (4 per decade).
+
+    Returns
+    -------
+    DataFrame, one row per bin from the smallest to the largest occupied one: ``bin`` (int;
+    amounts in [10**(bin/4), 10**((bin+1)/4)) PEN), ``low``, ``high``, ``legit``, ``fraud``,
+    ``unknown``, and ``legit_share`` / ``fraud_share`` (each class's share in the bin).
+    """
+    frame = _run(store, "amount_distribution", dataset,
+                 lambda t, zone: amount_distribution_sql(t, zone, filters))
+    if not frame.empty:
+        bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
+        frame = frame.astype({"bin": "int64"}).set_index("bin").reindex(bins).rename_axis("bin")
+        frame = frame.reset_index()
+    frame = frame.astype({"bin": "int64"})
+    for column in ("legit", "fraud", "unknown"):
+        frame[column] = frame[column].fillna(0).astype("int64")
+    frame.insert(1, "low", [amount_bin_edges(b)[0] for b in frame["bin"]])
+    frame.insert(2, "high", [amount_bin_edges(b)[1] for b in frame["bin"]])
+    for column in ("legit", "fraud"):
+        total = frame[column].sum()
+        frame[f"{column}_share"] = frame[column] / total if total else np.nan
+    return frame
+
+
+# ---------------------------------------------------------------------------------------------
+# Transactions behind an aggregate
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TransactionsPage:
+    """One page of matching transactions; ``more`` says whether rows follow it."""
+
+    rows: pd.DataFrame
+    offset: int
+    limit: int
+    more: bool
+
+    @property
+    def first(self) -> int:
+        """1-based number of the first row shown (0 when the page is empty)."""
+        return self.offset + 1 if len(self.rows) else 0
+
+    @property
+    def last(self) -> int:
+        return self.offset + len(self.rows)
+
+
+def _matching(p: _Params, filters: Filters, extra: Mapping[str, object] | None, zone: LocalZone) -> str:
+    return _where_sql([*_where(p, filters, zone), *_extra_where(p, extra, zone)])
+
+
+def _check_count(value: object, name: str, low: int, high: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not low <= value <= high:
+        raise FraudLensError(f"The '{name}' parameter must be an integer in [{low}, {high}]. Got {value!r} instead.")
+    return int(value)
+
+
+def transactions_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, object] | None,
+                     sort: str, descending: bool, limit: int, offset: int) -> tuple[str, dict]:
+    """Rows matching ``filters`` and ``extra``, sorted, ``limit + 1`` of them from ``offset``."""
+    order = check_identifier(sort, SORT_COLUMNS, "sort")
+    limit = _check_count(limit, "limit", 1, MAX_LIMIT)
+    offset = _check_count(offset, "offset", 0, 10**12)
+    direction = "DESC" if descending else "ASC"
+    p = _Params()
+    label = _col(LABEL)
+    columns = []
+    for name in PAGE_COLUMNS:
+        if name == "local_time":
+            columns.append(f"{_local_ts(p, zone)} AS local_time")
+        elif name == "label":
+            columns.append(f"CASE WHEN {label} THEN 'fraud' WHEN NOT {label} THEN 'legit' "
+                           "ELSE 'unknown' END AS label")
+        else:
+            columns.append(_col(name))
+    where = _matching(p, filters, extra, zone)
+    tie = "" if sort == "transaction_id" else f", {_col('transaction_id')} {direction}"
+    sql = (f"SELECT {', '.join(columns)} FROM {table} {where} "
+           f"ORDER BY {order} {direction} NULLS LAST{tie} "
+           f"LIMIT {p.bind('limit_plus_one', limit + 1)} OFFSET {p.bind('offset', offset)}")
+    return sql, dict(p)
+
+
+def transactions_page(store: Store, dataset: str, filters: Filters,
+                      extra: Mapping[str, object] | None = None, sort: str = "transaction_datetime",
+                      descending: bool = True, limit: int = 50, offset: int = 0) -> TransactionsPage:
+    """A page of the transactions behind an aggregate, straight from DuckDB.
+
+    Parameters
+    ----------
+    extra : dict, optional
+        Drill-down equalities on DRILL_KEYS (``{"channel": "online", "local_hour": 3}``); a list
+        value matches any of its values.
+    sort : one of SORT_COLUMNS; ties are broken by ``transaction_id``.
+    limit, offset : page size (at most MAX_LIMIT) and rows to skip.
+
+    Returns
+    -------
+    TransactionsPage
+        ``rows`` has the PAGE_COLUMNS (``local_time`` in the dataset's zone; ``label`` is
+        fraud/legit/unknown); ``more`` is True when at least one row follows (``limit + 1`` rows
+        are fetched to know, never counted).
+    """
+    frame = _run(store, "transactions_page", dataset,
+                 lambda t, zone: transactions_sql(t, zone, filters, extra, sort, descending, limit, offset))
+    more = len(frame) > limit
+    return TransactionsPage(rows=frame.head(limit).reset_index(drop=True), offset=offset,
+                            limit=limit, more=more)
+
+
+def count_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, object] | None) -> tuple[str, dict]:
+    p = _Params()
+    sql = f"SELECT {_label_counts()} FROM {table} {_matching(p, filters, extra, zone)}"
+    return sql, dict(p)
+
+
+def count_matching(store: Store, dataset: str, filters: Filters,
+                   extra: Mapping[str, object] | None = None) -> PeriodFigures:
+    """Totals of the rows matching ``filters`` and ``extra`` (for "N transactions match")."""
+    frame = _run(store, "count_matching", dataset, lambda t, zone: count_sql(t, zone, filters, extra))
+    row = frame.iloc[0]
+    return PeriodFigures(int(row["transactions"]), int(row["labelled"]), int(row["frauds"]),
+                         float(row["fraud_amount"]), float(row["amount"]))
+
+
+__all__ = [
+    "AMOUNT_BINS_PER_DECADE", "DRILL_KEYS", "ENTITY_COLUMNS", "Filters", "FilterOptions", "GRAINS",
+    "Kpis", "LABELS", "LocalZone", "MISSING", "PAGE_COLUMNS", "PeriodFigures", "SEGMENT_COLUMNS", "SORT_COLUMNS",
+    "TransactionsPage", "WEEKDAYS", "amount_bin_edges", "amount_distribution", "check_identifier",
+    "count_matching", "daily_series", "filter_options", "hour_weekday_heatmap", "kpis",
+    "dataset_zone", "fixed_offset", "local_day_start_utc", "normalise_extra", "period_bounds", "region_breakdown", "segments",
+    "top_entities", "transactions_page", "wilson_interval",
+]

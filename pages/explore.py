@@ -1,0 +1,79 @@
+"""Explore: where fraud concentrates, and the transactions behind each pattern.
+
+Filters apply to every chart. Clicking (or box-selecting) an element of a chart shows the
+matching transactions below, 50 a page, with a CSV download; a transaction can be opened on the
+Explain page when it exists.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fraudlens import charts
+from fraudlens.analytics import SEGMENT_COLUMNS
+from fraudlens.errors import FraudLensError
+from fraudlens.ui import auth, cached, dashboard, layout, state
+
+PAGE = "explore"
+
+home = layout.ensure_frame("pages/explore.py")
+st.title("Explore")
+name = state.active_dataset()
+if not name:
+    st.info("No dataset yet. Load one on the Data page.")
+    auth.page_link("pages/data.py", "Go to the Data page")
+    st.stop()
+try:
+    options = cached.filter_options(home, name)
+    filters = dashboard.filter_form(PAGE, options, detailed=True)
+    if filters is None:
+        st.stop()
+    tz = cached.dataset_timezone(home, name)
+    total = cached.count_matching(home, name, filters)
+except FraudLensError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.caption(f"Dataset **{name}**: {filters.describe()} — **{total.transactions:,}** transactions, "
+           f"**{total.frauds:,}** frauds. Calendar views in {tz} time. Click or box-select a chart "
+           "element to see its transactions at the bottom of the page.")
+
+dashboard.draw_chart(charts.heatmap(cached.hour_weekday_heatmap(home, name, filters), tz),
+                     PAGE, "heatmap", file_name="hour-weekday")
+
+pick = st.columns(4)
+metric = pick[0].selectbox("Trend of", list(charts.METRICS), key=f"{PAGE}_metric",
+                           format_func=lambda m: charts.METRICS[m][0])
+grain = pick[1].radio("Per", ["day", "week"], key=f"{PAGE}_grain", horizontal=True)
+left, right = st.columns(2)
+with left:
+    dashboard.draw_chart(charts.trend(cached.daily_series(home, name, filters, grain), metric, grain, tz),
+                         PAGE, "trend", file_name=f"{metric}-per-{grain}")
+with right:
+    dashboard.draw_chart(charts.amount_histogram(cached.amount_distribution(home, name, filters)),
+                         PAGE, "amounts", file_name="amounts")
+
+by = st.columns(4)[0].selectbox("Fraud rate by", SEGMENT_COLUMNS, key=f"{PAGE}_segment",
+                                format_func=lambda c: charts.SEGMENT_LABELS[c])
+left, right = st.columns(2)
+with left:
+    dashboard.draw_chart(charts.segment_bars(cached.segments(home, name, filters, by), by, height=430),
+                         PAGE, "segments", file_name=f"fraud-rate-by-{by}")
+with right:
+    dashboard.draw_chart(charts.region_bars(cached.region_breakdown(home, name, filters), height=430),
+                         PAGE, "regions", file_name="fraud-amount-by-region")
+
+left, right = st.columns(2)
+for column, by in ((left, "merchant_id"), (right, "account_id")):
+    with column:
+        dashboard.draw_chart(charts.top_entities_bars(cached.top_entities(home, name, filters, by, 15), by),
+                             PAGE, f"top_{by}", file_name=f"top-{by}")
+
+st.header("Transactions")
+selected = dashboard.drill(PAGE)
+if selected:
+    st.button("Clear the selection", key=f"{PAGE}_clear", on_click=dashboard.reset_drill, args=(PAGE,))
+title = f"Selected: {selected['label']}" if selected else "All filtered transactions"
+shown = dashboard.transactions_table(PAGE, home, name, filters, selected["extra"] if selected else {}, title)
+if shown is not None:
+    dashboard.explain_link(PAGE, shown.rows["transaction_id"].tolist())

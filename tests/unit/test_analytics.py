@@ -1,0 +1,463 @@
+"""Dashboard aggregates: each one equals a plain pandas computation on the same generated data.
+
+The reference frame is read straight from the dataset's Parquet parts (not through the library)
+and its local times come from pandas' own zone conversion, so the SQL, the zone handling and the
+filters are all checked against an independent computation.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudlens import analytics as an
+from fraudlens import datasets, ingest, synth
+from fraudlens.analytics import Filters, LocalZone
+from fraudlens.config import Settings
+from fraudlens.errors import FraudLensError, SchemaError
+from fraudlens.store import Store
+
+ROWS = 4000
+TZ = "America/Lima"
+START = date(2025, 2, 1)
+DAYS = 45
+
+
+def _settings(home: Path, tz: str) -> Settings:
+    return Settings(home=home, memory_limit="1GB", threads=2, timezone=tz)
+
+
+def _build(base: Path, tz: str, start: date, days: int, rows: int = ROWS) -> tuple[Store, pd.DataFrame]:
+    """Generate and ingest dataset ``d`` under ``base``; return its store and the reference frame."""
+    cfg = _settings(base / "home", tz)
+    source = base / "tx.parquet"
+    synth.generate(source, rows, seed=7, start=start, days=days, late_labels=True, fraud_rate=0.03)
+    ingest.ingest([source], "d", cfg=cfg)
+    info = datasets.read(cfg.home, "d")
+    ref = pd.concat([pd.read_parquet(p) for p in datasets.part_paths(cfg.home, info)], ignore_index=True)
+    local = ref["transaction_datetime"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    ref["local"] = local
+    ref["local_date"] = local.dt.date
+    ref["fraud"] = ref["fraudulent_activity"].astype("boolean")
+    return Store(cfg), ref
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    store, ref = _build(tmp_path_factory.mktemp("analytics"), TZ, START, DAYS)
+    yield store, ref
+    store.close()
+
+
+# ---------------------------------------------------------------------------- reference helpers
+
+
+def ref_filter(ref: pd.DataFrame, f: Filters) -> pd.DataFrame:
+    keep = pd.Series(True, index=ref.index)
+    if f.date_from:
+        keep &= ref["local_date"] >= f.date_from
+    if f.date_until:
+        keep &= ref["local_date"] <= f.date_until
+    for name, column in (("channels", "channel"), ("types", "transaction_type"),
+                         ("regions", "merchant_location")):
+        if getattr(f, name):
+            keep &= ref[column].isin(getattr(f, name))
+    if f.amount_min is not None:
+        keep &= ref["transaction_amount"] >= f.amount_min
+    if f.amount_max is not None:
+        keep &= ref["transaction_amount"] <= f.amount_max
+    label = ref["fraud"]
+    keep &= {"all": pd.Series(True, index=ref.index), "fraud": label.fillna(False).astype(bool),
+             "legit": (~label).fillna(False).astype(bool), "unknown": label.isna()}[f.label]
+    return ref[keep.astype(bool)]
+
+
+def ref_counts(frame: pd.DataFrame, keys) -> pd.DataFrame:
+    """transactions, labelled, frauds, fraud_amount, amount per group of ``keys``."""
+    work = frame.assign(
+        is_labelled=frame["fraud"].notna().astype(int),
+        is_fraud=frame["fraud"].fillna(False).astype(bool).astype(int),
+    )
+    work["fraud_amt"] = work["transaction_amount"].where(work["is_fraud"] == 1, 0.0)
+    out = work.groupby(keys, dropna=False).agg(
+        transactions=("transaction_id", "size"), labelled=("is_labelled", "sum"),
+        frauds=("is_fraud", "sum"), fraud_amount=("fraud_amt", "sum"),
+        amount=("transaction_amount", "sum"))
+    return out
+
+
+def assert_counts_equal(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    for column in ("transactions", "labelled", "frauds"):
+        assert got[column].tolist() == expected[column].astype(int).tolist(), column
+    for column in ("fraud_amount", "amount"):
+        np.testing.assert_allclose(got[column].to_numpy(float), expected[column].to_numpy(float),
+                                   rtol=1e-9, atol=1e-6)
+    rate = np.where(expected["labelled"] > 0, expected["frauds"] / expected["labelled"].where(
+        expected["labelled"] > 0, 1), np.nan)
+    np.testing.assert_allclose(got["fraud_rate"].to_numpy(float), rate, rtol=1e-12)
+
+
+FILTER_CASES = [
+    Filters(),
+    Filters(date_from=date(2025, 2, 10), date_until=date(2025, 2, 20)),
+    Filters(channels=["online", "mobile"], label="fraud"),
+    Filters(types=("purchase",), regions=("Lima", "Áncash"), amount_min=20, amount_max=500),
+    Filters(label="unknown", date_from=date(2025, 3, 1)),
+    Filters(label="legit", amount_max=50.5),
+]
+
+
+# ---------------------------------------------------------------------------- Wilson
+
+
+def test_wilson_matches_a_hand_checked_value():
+    # 5 of 100, z = 1.96: centre (0.05 + 1.9208/100)/1.038415 = 0.066649, half 0.045104.
+    low, high = an.wilson_interval(5, 100)
+    assert low == pytest.approx(0.021544, abs=1e-5)
+    assert high == pytest.approx(0.111750, abs=1e-5)
+
+
+def test_wilson_edges_and_vectors():
+    low, high = an.wilson_interval([0, 10, 0], [10, 10, 0])
+    assert low[0] == 0.0 and high[0] == pytest.approx(0.277533, abs=1e-5)
+    assert low[1] == pytest.approx(0.722467, abs=1e-5) and high[1] == 1.0
+    assert math.isnan(low[2]) and math.isnan(high[2])
+    with pytest.raises(FraudLensError, match="successes"):
+        an.wilson_interval(3, 2)
+
+
+# ---------------------------------------------------------------------------- filters
+
+
+def test_filters_are_normalised_and_checked():
+    a = Filters(channels=["pos", "atm", "pos"], date_from="2025-02-01", amount_min=1)
+    b = Filters(channels=("atm", "pos"), date_from=date(2025, 2, 1), amount_min=1.0)
+    assert a == b and hash(a) == hash(b)
+    assert a.channels == ("atm", "pos")
+    with pytest.raises(FraudLensError, match="'label'"):
+        Filters(label="maybe")
+    with pytest.raises(FraudLensError, match="amount_min"):
+        Filters(amount_min=10, amount_max=5)
+    with pytest.raises(FraudLensError, match="date_from"):
+        Filters(date_from=date(2025, 3, 1), date_until=date(2025, 2, 1))
+    with pytest.raises(FraudLensError, match="amount_min"):
+        Filters(amount_min=float("nan"))
+    with pytest.raises(FraudLensError, match="channels"):
+        Filters(channels="pos")
+    assert "online" in Filters(channels=["online"]).describe()
+
+
+def test_filter_values_are_bound_never_written_into_sql():
+    nasty = "x'); DROP TABLE t; --"
+    sql, params = an.segments_sql('"tx_d"', LocalZone(TZ, -18000),
+                                  Filters(channels=[nasty], regions=[nasty]), "channel")
+    assert nasty not in sql and "DROP" not in sql
+    assert params["channels"] == [nasty]
+
+
+# ---------------------------------------------------------------------------- options and KPIs
+
+
+def test_filter_options_match_the_data(data):
+    store, ref = data
+    got = an.filter_options(store, "d")
+    assert got.rows == len(ref)
+    assert list(got.channels) == sorted(ref["channel"].dropna().unique())
+    assert list(got.types) == sorted(ref["transaction_type"].dropna().unique())
+    assert list(got.regions) == sorted(ref["merchant_location"].dropna().unique())
+    assert (got.first_date, got.last_date) == (ref["local_date"].min(), ref["local_date"].max())
+    assert got.amount_min == ref["transaction_amount"].min()
+    assert got.amount_max == ref["transaction_amount"].max()
+
+
+@pytest.mark.parametrize("f", [
+    Filters(date_from=date(2025, 3, 1), date_until=date(2025, 3, 10)),
+    Filters(date_from=date(2025, 2, 20), date_until=date(2025, 3, 17), channels=["pos", "online"]),
+    Filters(date_from=date(2025, 2, 15), date_until=date(2025, 2, 28), label="fraud"),
+])
+def test_kpis_and_deltas_against_the_previous_period(data, f):
+    store, ref = data
+    got = an.kpis(store, "d", f)
+    days = (f.date_until - f.date_from).days + 1
+    assert got.days == days
+    assert got.previous_from == f.date_from - timedelta(days=days)
+    assert got.previous_until == f.date_from - timedelta(days=1)
+    for fig, (start, end) in ((got.current, (f.date_from, f.date_until)),
+                              (got.previous, (got.previous_from, got.previous_until))):
+        part = ref_filter(ref, f.replace(date_from=start, date_until=end))
+        labelled = int(part["fraud"].notna().sum())
+        frauds = int(part["fraud"].fillna(False).sum())
+        assert fig.transactions == len(part)
+        assert fig.labelled == labelled and fig.frauds == frauds
+        assert fig.fraud_amount == pytest.approx(
+            part.loc[part["fraud"].fillna(False).astype(bool), "transaction_amount"].sum())
+        assert fig.fraud_rate == pytest.approx(frauds / labelled)
+        assert fig.labelled_share == pytest.approx(labelled / len(part))
+    assert got.delta("transactions") == got.current.transactions - got.previous.transactions
+    assert got.delta("fraud_rate") == pytest.approx(got.current.fraud_rate - got.previous.fraud_rate)
+
+
+def test_kpis_without_dates_cover_the_data_and_have_no_previous_period(data):
+    store, ref = data
+    got = an.kpis(store, "d", Filters())
+    assert got.current.transactions == len(ref)
+    assert (got.date_from, got.date_until) == (ref["local_date"].min(), ref["local_date"].max())
+    assert got.previous is None and got.delta("fraud_amount") is None
+    with pytest.raises(FraudLensError, match="'name'"):
+        got.delta("nope")
+
+
+# ---------------------------------------------------------------------------- series and calendar
+
+
+@pytest.mark.parametrize("f", FILTER_CASES)
+def test_daily_series_equals_pandas(data, f):
+    store, ref = data
+    got = an.daily_series(store, "d", f, grain="day")
+    part = ref_filter(ref, f)
+    expected = ref_counts(part, "local_date")
+    start = f.date_from or part["local_date"].min()
+    end = f.date_until or part["local_date"].max()
+    days = [start + timedelta(days=i) for i in range((end - start).days + 1)]
+    expected = expected.reindex(days, fill_value=0)
+    assert got["period"].tolist() == days
+    assert_counts_equal(got, expected)
+
+
+def test_weekly_series_equals_pandas(data):
+    store, ref = data
+    f = Filters(date_from=date(2025, 2, 5), date_until=date(2025, 3, 4), channels=["atm", "pos"])
+    got = an.daily_series(store, "d", f, grain="week")
+    part = ref_filter(ref, f)
+    week = part["local_date"].map(lambda d: d - timedelta(days=d.weekday()))
+    expected = ref_counts(part.assign(week=week), "week")
+    assert all(d.weekday() == 0 for d in got["period"])
+    assert got["period"].tolist() == list(expected.index)
+    assert_counts_equal(got, expected)
+    with pytest.raises(FraudLensError, match="'grain'"):
+        an.daily_series(store, "d", f, grain="month")
+
+
+@pytest.mark.parametrize("f", FILTER_CASES[:4])
+def test_hour_weekday_heatmap_is_in_local_time(data, f):
+    store, ref = data
+    got = an.hour_weekday_heatmap(store, "d", f)
+    assert len(got) == 168
+    part = ref_filter(ref, f)
+    keys = [part["local"].dt.day_of_week + 1, part["local"].dt.hour]
+    expected = ref_counts(part.assign(weekday=keys[0], hour=keys[1]), ["weekday", "hour"])
+    full = pd.MultiIndex.from_product([range(1, 8), range(24)], names=["weekday", "hour"])
+    expected = expected.reindex(full, fill_value=0)
+    assert list(zip(got["weekday"], got["hour"])) == list(full)
+    assert_counts_equal(got, expected)
+
+
+def test_a_zone_with_daylight_saving_uses_the_exact_conversion(tmp_path):
+    # Santiago left summer time on 2025-04-06: the offset changes inside the data.
+    store, ref = _build(tmp_path, "America/Santiago", date(2025, 3, 25), 20, rows=1500)
+    try:
+        zone = an.dataset_zone(store, "d")
+        assert zone.name == "America/Santiago" and zone.offset_seconds is None
+        got = an.hour_weekday_heatmap(store, "d", Filters())
+        keys = [ref["local"].dt.day_of_week + 1, ref["local"].dt.hour]
+        expected = ref_counts(ref.assign(weekday=keys[0], hour=keys[1]), ["weekday", "hour"])
+        full = pd.MultiIndex.from_product([range(1, 8), range(24)], names=["weekday", "hour"])
+        assert_counts_equal(got, expected.reindex(full, fill_value=0))
+        daily = an.daily_series(store, "d", Filters(date_from=date(2025, 4, 6), date_until=date(2025, 4, 6)))
+        assert daily["transactions"].tolist() == [int((ref["local_date"] == date(2025, 4, 6)).sum())]
+    finally:
+        store.close()
+
+
+def test_lima_uses_its_fixed_offset_and_both_conversions_agree(data):
+    store, _ref = data
+    zone = an.dataset_zone(store, "d")
+    assert zone == LocalZone(TZ, -5 * 3600)
+    table = store.table("d")
+    fast = store.query("fast", *an.hour_weekday_sql(table, zone, Filters()))
+    exact = store.query("exact", *an.hour_weekday_sql(table, LocalZone(TZ, None), Filters()))
+    key = ["weekday", "hour"]
+    pd.testing.assert_frame_equal(fast.sort_values(key).reset_index(drop=True),
+                                  exact.sort_values(key).reset_index(drop=True))
+
+
+# ---------------------------------------------------------------------------- segments, entities, amounts
+
+
+@pytest.mark.parametrize("by", an.SEGMENT_COLUMNS)
+def test_segments_equal_pandas_with_wilson_bounds(data, by):
+    store, ref = data
+    f = Filters(date_from=date(2025, 2, 3), amount_min=5)
+    got = an.segments(store, "d", f, by).set_index("segment")
+    expected = ref_counts(ref_filter(ref, f), by)
+    expected.index = expected.index.fillna(an.MISSING)
+    expected = expected.reindex(got.index)
+    assert sorted(got.index) == sorted(expected.index)
+    assert_counts_equal(got, expected)
+    low, high = an.wilson_interval(expected["frauds"], expected["labelled"])
+    np.testing.assert_allclose(got["ci_low"], low)
+    np.testing.assert_allclose(got["ci_high"], high)
+    assert (got["ci_low"] <= got["fraud_rate"]).all() and (got["fraud_rate"] <= got["ci_high"]).all()
+
+
+def test_region_breakdown_is_the_region_segments_by_fraud_amount(data):
+    store, ref = data
+    f = Filters(label="fraud")
+    got = an.region_breakdown(store, "d", f)
+    expected = ref_counts(ref_filter(ref, f), "merchant_location")
+    assert got["fraud_amount"].is_monotonic_decreasing
+    assert_counts_equal(got.set_index("segment"), expected.reindex(got["segment"]))
+
+
+@pytest.mark.parametrize("by", an.ENTITY_COLUMNS)
+def test_top_entities_by_fraud_amount(data, by):
+    store, ref = data
+    f = Filters(date_until=date(2025, 3, 5))
+    got = an.top_entities(store, "d", f, by=by, n=7)
+    expected = ref_counts(ref_filter(ref, f).dropna(subset=[by]), by)
+    expected = expected[expected["frauds"] > 0].reset_index()
+    expected = expected.sort_values(["fraud_amount", by], ascending=[False, True]).head(7)
+    assert got["entity"].tolist() == expected[by].tolist()
+    assert_counts_equal(got, expected.reset_index(drop=True))
+
+
+def test_amount_distribution_uses_log_bins(data):
+    store, ref = data
+    f = Filters(channels=["pos", "online", "atm"])
+    got = an.amount_distribution(store, "d", f)
+    part = ref_filter(ref, f)
+    bins = np.floor(np.log10(np.maximum(part["transaction_amount"], an.AMOUNT_FLOOR))
+                    * an.AMOUNT_BINS_PER_DECADE).astype(int)
+    label = part["fraud"]
+    for name, mask in (("fraud", label.fillna(False).astype(bool)),
+                       ("legit", (~label).fillna(False).astype(bool)), ("unknown", label.isna())):
+        counts = bins[mask.to_numpy()].value_counts()
+        assert got.set_index("bin")[name].reindex(counts.index).tolist() == counts.tolist()
+        assert got[name].sum() == mask.sum()
+    assert got["bin"].tolist() == list(range(bins.min(), bins.max() + 1))
+    row = got.iloc[0]
+    assert (row["low"], row["high"]) == pytest.approx(an.amount_bin_edges(int(row["bin"])))
+    assert got["high"].iloc[0] == pytest.approx(got["low"].iloc[1])
+    assert got["fraud_share"].sum() == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------- transactions and drill-down
+
+
+def test_paging_fetches_limit_plus_one_and_walks_every_row(data):
+    store, ref = data
+    f = Filters(channels=["atm"], date_from=date(2025, 2, 10), date_until=date(2025, 2, 24))
+    expected = ref_filter(ref, f).sort_values(["transaction_amount", "transaction_id"],
+                                              ascending=False)["transaction_id"].tolist()
+    assert len(expected) > 100
+    seen, offset = [], 0
+    while True:
+        page = an.transactions_page(store, "d", f, sort="transaction_amount", descending=True,
+                                    limit=40, offset=offset)
+        assert len(page.rows) <= 40
+        seen += page.rows["transaction_id"].tolist()
+        assert page.first == (offset + 1 if len(page.rows) else 0)
+        if not page.more:
+            break
+        assert len(page.rows) == 40
+        offset += 40
+    assert seen == expected
+    exact = an.transactions_page(store, "d", f, limit=len(expected))
+    assert not exact.more and len(exact.rows) == len(expected)
+    assert an.transactions_page(store, "d", f, limit=len(expected) - 1).more
+
+
+def test_pages_show_local_time_and_text_labels(data):
+    store, ref = data
+    page = an.transactions_page(store, "d", Filters(), sort="transaction_id", descending=False, limit=5)
+    assert list(page.rows.columns) == list(an.PAGE_COLUMNS)
+    first = ref.sort_values("transaction_id").head(5)
+    assert page.rows["local_time"].tolist() == first["local"].tolist()
+    labels = first["fraud"].map({True: "fraud", False: "legit"}).fillna("unknown").tolist()
+    assert page.rows["label"].tolist() == labels
+
+
+@pytest.mark.parametrize("extra", [
+    {"channel": "online"},
+    {"channel": ["online", "mobile"], "local_hour": [0, 1, 2, 3]},
+    {"local_weekday": 6, "transaction_type": "purchase"},
+    {"local_date": "2025-02-14"},
+    {"local_week": date(2025, 2, 10)},
+    {"amount_bin": 8},
+    {"merchant_location": an.MISSING},
+])
+def test_drill_down_equalities_match_pandas(data, extra):
+    store, ref = data
+    f = Filters(label="all", amount_max=5000)
+    part = ref_filter(ref, f)
+    keep = pd.Series(True, index=part.index)
+    derived = {
+        "local_hour": part["local"].dt.hour, "local_weekday": part["local"].dt.day_of_week + 1,
+        "local_date": part["local_date"].astype(str),
+        "local_week": part["local_date"].map(lambda d: str(d - timedelta(days=d.weekday()))),
+        "amount_bin": np.floor(np.log10(np.maximum(part["transaction_amount"], 0.01)) * 4).astype(int),
+    }
+    for key, value in extra.items():
+        values = value if isinstance(value, list) else [value]
+        values = [str(v) if isinstance(v, date) else v for v in values]
+        column = derived.get(key, part.get(key))
+        if values == [an.MISSING]:
+            keep &= column.isna()
+        else:
+            keep &= column.isin(values)
+    expected = part[keep]
+    total = an.count_matching(store, "d", f, extra)
+    assert total.transactions == len(expected)
+    assert total.frauds == int(expected["fraud"].fillna(False).sum())
+    page = an.transactions_page(store, "d", f, extra, sort="transaction_id", descending=False,
+                                limit=10_000)
+    assert page.rows["transaction_id"].tolist() == sorted(expected["transaction_id"])
+
+
+INJECTIONS = ['channel"; DROP TABLE x; --', "channel; DROP", "1=1", "", None, 3, "CHANNEL"]
+
+
+@pytest.mark.parametrize("bad", INJECTIONS)
+def test_identifiers_outside_the_whitelist_are_refused(data, bad):
+    store, _ref = data
+    with pytest.raises(FraudLensError):
+        an.segments(store, "d", Filters(), by=bad)
+    with pytest.raises(SchemaError):
+        an.top_entities(store, "d", Filters(), by=bad)
+    with pytest.raises(SchemaError):
+        an.transactions_page(store, "d", Filters(), sort=bad)
+    with pytest.raises(FraudLensError):
+        an.transactions_page(store, "d", Filters(), extra={bad: "x"})
+    # The dataset is still there and whole.
+    assert an.filter_options(store, "d").rows == ROWS
+
+
+def test_bad_page_arguments_are_refused(data):
+    store, _ref = data
+    for kwargs in ({"limit": 0}, {"limit": an.MAX_LIMIT + 1}, {"offset": -1}, {"limit": True}):
+        with pytest.raises(FraudLensError):
+            an.transactions_page(store, "d", Filters(), **kwargs)
+    with pytest.raises(FraudLensError, match="'n'"):
+        an.top_entities(store, "d", Filters(), n=0)
+    with pytest.raises(FraudLensError, match="local_hour"):
+        an.count_matching(store, "d", Filters(), {"local_hour": "3; DROP"})
+    with pytest.raises(FraudLensError, match="'channel'.*non-empty list"):
+        an.count_matching(store, "d", Filters(), {"channel": []})
+
+
+def test_an_empty_selection_gives_empty_tables_not_errors(data):
+    store, _ref = data
+    f = Filters(regions=["Nowhere"])
+    assert an.kpis(store, "d", f).current.transactions == 0
+    assert an.segments(store, "d", f, "channel").empty
+    assert an.top_entities(store, "d", f).empty
+    assert an.amount_distribution(store, "d", f).empty
+    assert an.hour_weekday_heatmap(store, "d", f)["transactions"].sum() == 0
+    assert an.daily_series(store, "d", f).empty
+    page = an.transactions_page(store, "d", f)
+    assert page.rows.empty and not page.more and page.first == 0
