@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fraudlens.errors import DatasetError
+from fraudlens.files import fsync_path
 from fraudlens.schema import check_dataset_name
 
 MANIFEST = "manifest.json"
@@ -123,22 +124,14 @@ def write_manifest(home: Path, data: dict) -> None:
 
 
 def fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(path)
 
 
 def fsync_tree(path: Path) -> None:
     """fsync every file under ``path`` and the folders themselves."""
     for root, _dirs, files in os.walk(path):
         for name in files:
-            fd = os.open(Path(root) / name, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            fsync_path(Path(root) / name)
         fsync_dir(Path(root))
 
 

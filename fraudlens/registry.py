@@ -64,6 +64,7 @@ import numpy as np
 
 from fraudlens import config
 from fraudlens.errors import ModelError
+from fraudlens.files import fsync_path
 
 logger = logging.getLogger(__name__)
 
@@ -223,14 +224,6 @@ def _label(name: str, version: int) -> str:
 # Files: atomic writes, fsync, locks
 
 
-def _fsync_path(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_file(path: Path, data: bytes) -> None:
     with open(path, "wb") as fh:
         fh.write(data)
@@ -246,7 +239,7 @@ def _write_atomic(path: Path, data: bytes) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_path(path.parent)
+    fsync_path(path.parent)
 
 
 def _append_line(path: Path, line: str) -> None:
@@ -353,7 +346,7 @@ def _create_key_file(path: Path) -> None:
         pass
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_path(path.parent)
+    fsync_path(path.parent)
 
 
 def _read_key_file(path: Path) -> bytes:
@@ -595,7 +588,7 @@ def _write_payload(staging: Path, model: Any, kind: str, features: list[dict], e
     model_file = staging / MODEL_FILES[kind]
     if kind in XGBOOST_KINDS:
         _booster_of(model, kind).save_model(str(model_file))
-        _fsync_path(model_file)
+        fsync_path(model_file)
     else:
         _dump_estimator(model, kind, model_file)
     _write_file(staging / FEATURES, _json_bytes(features))
@@ -632,13 +625,13 @@ def _dump_estimator(model: Any, kind: str, path: Path) -> None:
         joblib.dump(model, path, compress=3)
     except (pickle.PicklingError, TypeError, AttributeError) as exc:
         raise ModelError(f"The {type(model).__name__} model cannot be saved with joblib: {exc}") from exc
-    _fsync_path(path)
+    fsync_path(path)
 
 
 def _write_extra(path: Path, content: Any) -> None:
     if _is_frame(content):
         content.to_parquet(path, index=False)
-        _fsync_path(path)
+        fsync_path(path)
     else:
         _write_file(path, content.encode("utf-8") if isinstance(content, str) else bytes(content))
 
@@ -676,7 +669,7 @@ def _publish(
             _write_file(staging / file_name, data)
         signed = {**digests, **{f: hashlib.sha256(d).hexdigest() for f, d in described.items()}}
         _write_file(staging / MANIFEST, _json_bytes(_manifest(name, version, signed, key)))
-        _fsync_path(staging)
+        fsync_path(staging)
         target = model_dir / version_dir_name(version)
         if target.exists():
             continue
@@ -687,7 +680,7 @@ def _publish(
                 raise
             logger.debug("Version folder %s appeared meanwhile; trying the next number", target.name)
             continue
-        _fsync_path(model_dir)
+        fsync_path(model_dir)
         return version, record
     raise ModelError(f"Could not find a free version number for model {name} after {MAX_SAVE_ATTEMPTS} tries.")
 

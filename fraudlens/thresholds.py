@@ -39,6 +39,7 @@ import numpy as np
 import pandas as pd
 
 from fraudlens import metrics
+from fraudlens.files import fsync_path
 from fraudlens.metrics import (
     _check_amounts,
     _check_int,
@@ -711,11 +712,7 @@ def _append_line(path: Path, line: bytes) -> None:
 
 def _fsync_dir(folder: Path) -> None:
     # The new file's directory entry must reach the disk too, or a crash can lose the file.
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(folder)
 
 
 _POINT_FIELDS = [f.name for f in fields(OperatingPoint)]
