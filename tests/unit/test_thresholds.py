@@ -586,7 +586,7 @@ def test_log_refuses_a_point_that_is_not_an_operating_point(tmp_path, point):
 
 
 @pytest.mark.parametrize(
-    "module, allowed", [("metrics", set()), ("thresholds", {"fraudlens.metrics", "fraudlens"})]
+    "module, allowed", [("metrics", set()), ("thresholds", {"fraudlens.metrics", "fraudlens.files", "fraudlens"})]
 )
 def test_layers(module, allowed):
     source = (Path(th.__file__).parent / f"{module}.py").read_text(encoding="utf-8")
