@@ -187,7 +187,7 @@ def _threshold_of(home, name: str, version: int, threshold: float | None) -> flo
     if live is None:
         raise FraudLensError(
             f"Model {name} v{version} has no live operating point. Set one on the Thresholds page "
-            "(and have it approved), or give a threshold (--threshold)."
+            "or give a threshold (--threshold)."
         )
     return float(live.point.threshold)
 

@@ -247,8 +247,16 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
     if preview.empty:
         raise IngestError(f"{path.name}: the file has a header but no rows.")
     preview = preview.drop(columns=[c for c in ("_line", "_json") if c in preview.columns])
-    chosen = dict(mapping) if mapping else detect_mapping(headers)
+    chosen = _merge_mapping(detect_mapping(headers), mapping) if mapping else detect_mapping(headers)
     return SourceInfo(path, fmt, compression, encoding, delimiter, headers, types, chosen, preview)
+
+
+def _merge_mapping(detected: dict[str, str], given: dict[str, str]) -> dict[str, str]:
+    """The given mapping wins; canonical columns it leaves out keep their detected source, unless
+    that source column is already used by the given mapping (a partial mapping drops nothing)."""
+    used = set(given.values())
+    kept = {c: h for c, h in detected.items() if c not in given and h not in used}
+    return {**kept, **given}
 
 
 def _json_keys(con, path: Path, compression: str | None) -> list[str]:

@@ -60,10 +60,10 @@ def draw_transaction(home, dataset: str, ref: str, transaction_id: str) -> None:
     facts = models_cache.transaction_facts(tx)
     st.subheader(f"Transaction {exp.transaction_id}")
     cols = st.columns(3)
-    cols[0].metric("Score (probability of fraud)", f"{exp.score:.1%}", border=True,
+    cols[0].metric("Risk score (0–1)", f"{exp.score:.1%}", border=True,
                    help=f"Model {exp.model} v{exp.version}: base value {exp.base:+.3f} plus the contributions "
                         f"below gives {exp.output:+.3f} {exp.units}"
-                        + (", which is this probability." if exp.units == "log-odds" else "."))
+                        + (", which is this score." if exp.units == "log-odds" else "."))
     cols[1].metric("Amount", facts["amount"], border=True)
     cols[2].metric("Label", facts["label"], border=True, help="As recorded in the dataset.")
     st.markdown(f"{facts['when']} ({models_cache.timezone_name()} time). {facts['details']}  \n"

@@ -142,7 +142,7 @@ def draw_save(home, inputs: ThresholdInputs, panel) -> None:
         saved = st.form_submit_button("Save operating point", type="primary")
     if saved:
         if not comment.strip():
-            st.error("Write a comment first: say why this threshold (it goes into the audit log).")
+            st.error("Write a comment first: say why this threshold (it goes into the model's decision log).")
         else:
             try:
                 models_cache.save_point(home, inputs.ref, panel.point, comment)

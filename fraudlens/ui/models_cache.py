@@ -546,10 +546,10 @@ def alert_text(score: float, live: float | None) -> str:
 def units_text(exp: explain.Explanation) -> str:
     if exp.units == "log-odds":
         return (f"Bars are in log-odds, the scale on which this model adds up its evidence: the base value "
-                f"{exp.base:+.2f} (a probability of {1 / (1 + math.exp(-exp.base)):.1%}) plus every bar gives "
+                f"{exp.base:+.2f} (a score of {1 / (1 + math.exp(-exp.base)):.1%}) plus every bar gives "
                 f"{exp.output:+.2f}, which is the score {exp.score:.1%}. Values in the labels are in the "
                 "transaction's own units (PEN, counts, hours).")
-    return (f"Bars are in probability: the base value {exp.base:.3f} plus every bar gives {exp.output:.3f}, the "
+    return (f"Bars are in score units (0–1): the base value {exp.base:.3f} plus every bar gives {exp.output:.3f}, the "
             "score. Values in the labels are in the transaction's own units (PEN, counts, hours).")
 
 

@@ -878,3 +878,17 @@ def test_kill_9_mid_ingest_leaves_the_dataset_as_it_was(home, write, base, snaps
     assert {f"{datasets.REJECTS}/{p.name}" for p in rejects_dir.glob("*")} <= listed
     assert info.rows == after["manifest"]["rows"] + 1
     assert fresh_count(home, "d") == info.rows
+
+
+def test_a_partial_mapping_keeps_the_other_columns_detected(home, write):
+    path = write("partial.csv", "ref,cuando,cuenta,monto,canal,fraude\n"
+                 "a1,2025-01-03 10:00,C1,10.5,pos,1\n"
+                 "a2,2025-01-03 11:00,C2,7,online,0\n")
+    mapping = {"transaction_id": "ref", "transaction_datetime": "cuando"}
+    info = ingest.inspect(path, cfg=home, mapping=mapping)
+    assert info.mapping["transaction_id"] == "ref" and info.mapping["transaction_datetime"] == "cuando"
+    assert info.mapping["fraudulent_activity"] == "fraude" and info.mapping["channel"] == "canal"
+    ingest.ingest(path, "d", mapping=mapping, cfg=home)
+    rows = fetch(home, "d")
+    assert [r["fraudulent_activity"] for r in rows] == [True, False]
+    assert [r["channel"] for r in rows] == ["pos", "online"]
