@@ -138,7 +138,7 @@ def _ingest(args) -> int:
     mapping = load_mapping(args.mapping) if args.mapping else None
     mode = "append" if args.append else "replace" if args.replace else "create"
     result = ingest(
-        args.paths, args.dataset, mapping=mapping, mode=mode, strict=args.strict,
+        args.paths, args.dataset, mapping=mapping, complete_mapping=True, mode=mode, strict=args.strict,
         pseudonymise=args.pseudonymise,
     )
     cli_ops.record("ingest", {"dataset": result.dataset, "version": result.version, "mode": mode,

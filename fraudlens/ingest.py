@@ -204,7 +204,8 @@ def _sql_literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | None = None) -> SourceInfo:
+def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | None = None,
+            complete_mapping: bool = False) -> SourceInfo:
     """Detect format, encoding, delimiter, headers and the column mapping of one file.
 
     Raises IngestError for a file that cannot be ingested at all.
@@ -247,7 +248,12 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
     if preview.empty:
         raise IngestError(f"{path.name}: the file has a header but no rows.")
     preview = preview.drop(columns=[c for c in ("_line", "_json") if c in preview.columns])
-    chosen = _merge_mapping(detect_mapping(headers), mapping) if mapping else detect_mapping(headers)
+    if not mapping:
+        chosen = detect_mapping(headers)
+    elif complete_mapping:  # a mapping file naming a few columns: detect the rest by name
+        chosen = _merge_mapping(detect_mapping(headers), mapping)
+    else:  # the full mapping the user reviewed: a column left out stays unmapped
+        chosen = dict(mapping)
     return SourceInfo(path, fmt, compression, encoding, delimiter, headers, types, chosen, preview)
 
 
@@ -500,6 +506,7 @@ def ingest(
     dataset: str,
     *,
     mapping: dict[str, str] | None = None,
+    complete_mapping: bool = False,
     mode: str = "create",
     strict: bool = False,
     pseudonymise: bool = False,
@@ -513,6 +520,7 @@ def ingest(
     paths : one or more CSV / CSV.gz / Parquet / JSONL files.
     mode : ``create`` (the dataset must not exist), ``append`` or ``replace``.
     mapping : ``{canonical: source column}``; detected by synonyms when omitted.
+    complete_mapping : detect by name the canonical columns ``mapping`` leaves out (a mapping file).
     strict : fail the whole ingest on any rejected row.
     pseudonymise : store keyed hashes of account_id and ip_address instead of raw values.
     """
@@ -548,7 +556,7 @@ def ingest(
         report(0.02, "Inspecting files")
         infos = []
         for path in paths:
-            info = inspect(path, cfg=cfg, mapping=mapping)
+            info = inspect(path, cfg=cfg, mapping=mapping, complete_mapping=complete_mapping)
             try:
                 check_mapping(info.mapping, info.headers, info.path.name)
             except SchemaError as exc:

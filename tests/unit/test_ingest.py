@@ -885,10 +885,13 @@ def test_a_partial_mapping_keeps_the_other_columns_detected(home, write):
                  "a1,2025-01-03 10:00,C1,10.5,pos,1\n"
                  "a2,2025-01-03 11:00,C2,7,online,0\n")
     mapping = {"transaction_id": "ref", "transaction_datetime": "cuando"}
-    info = ingest.inspect(path, cfg=home, mapping=mapping)
+    info = ingest.inspect(path, cfg=home, mapping=mapping, complete_mapping=True)
     assert info.mapping["transaction_id"] == "ref" and info.mapping["transaction_datetime"] == "cuando"
     assert info.mapping["fraudulent_activity"] == "fraude" and info.mapping["channel"] == "canal"
-    ingest.ingest(path, "d", mapping=mapping, cfg=home)
+    # A mapping reviewed in full (the Data page) leaves out what the user cleared.
+    assert "channel" not in ingest.inspect(path, cfg=home, mapping={**mapping, "account_id": "cuenta",
+                                                                    "transaction_amount": "monto"}).mapping
+    ingest.ingest(path, "d", mapping=mapping, complete_mapping=True, cfg=home)
     rows = fetch(home, "d")
     assert [r["fraudulent_activity"] for r in rows] == [True, False]
     assert [r["channel"] for r in rows] == ["pos", "online"]
