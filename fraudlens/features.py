@@ -375,4 +375,8 @@ def reason_text(name: str, value: float, description: str | None = None) -> str:
     if name.endswith("_new_for_account") and value:
         thing = name[:-16].replace("_", " ")
         return f"{'an' if thing[0] in 'aeiou' else 'a'} {thing} never seen before for this account"
+    if description and " is '" in description and value in (0, 1):  # a one-hot category
+        column, category = description.split(" is ", 1)
+        verb = "is" if value else "is not"
+        return f"the {column.replace('_', ' ')} {verb} {category}"
     return f"{(description or name).rstrip('.')}: {value:,.2f}"

@@ -28,7 +28,7 @@ def pct(value: float) -> str:
 
 
 def money(value: float) -> str:
-    return "n/a" if math.isnan(value) else f"PEN {value:,.0f}"
+    return "n/a" if math.isnan(value) else f"{value:,.0f}"
 
 
 def reset_threshold() -> None:
@@ -100,11 +100,11 @@ def draw_numbers(panel, capacity: float) -> None:
     row[3].metric("F1", "n/a" if math.isnan(p.f1) else f"{p.f1:.3f}", border=True,
                   help="Harmonic mean of precision and recall.")
     row = st.columns(4)
-    row[0].metric("Fraud caught", money(p.fraud_amount_caught), border=True,
+    row[0].metric("Fraud caught (PEN)", money(p.fraud_amount_caught), border=True,
                   help="Amount of the frauds that get an alert (test window).")
-    row[1].metric("Fraud missed", money(p.fraud_amount_missed), border=True,
+    row[1].metric("Fraud missed (PEN)", money(p.fraud_amount_missed), border=True,
                   help="Amount of the frauds below the threshold (test window).")
-    row[2].metric("Expected cost", money(p.expected_cost), border=True,
+    row[2].metric("Expected cost (PEN)", money(p.expected_cost), border=True,
                   help="Reviews × review cost + cost of the missed frauds, over the test window.")
     row[3].metric("Frauds caught", f"{p.tp:,} of {p.tp + p.fn:,}", border=True,
                   help=f"{p.fp:,} false alarms among {p.alerts:,} alerts.")

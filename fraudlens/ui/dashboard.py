@@ -354,7 +354,8 @@ def transactions_table(page: str, home: Path, name: str, filters: Filters, extra
                        args=(page, PAGE_ROWS), width="stretch")
     masked = auth.masks_personal()
     controls[4].download_button(
-        f"Download CSV ({min(total.transactions, EXPORT_ROWS):,} rows)",
+        (f"Download CSV ({total.transactions:,} rows)" if total.transactions <= EXPORT_ROWS
+         else f"Download CSV (first {EXPORT_ROWS:,} of {total.transactions:,} rows)"),
         matching_csv(home, name, filters, extra, sort, descending, masked),
         file_name=f"{name}-transactions.csv", mime="text/csv", key=_key(page, "download"),
         on_click="ignore", help="Every matching transaction (up to 100,000), in the order shown; "

@@ -79,7 +79,7 @@ def pct(value: float) -> str:
 
 
 def money(value: float) -> str:
-    return f"PEN {value:,.0f}"
+    return f"{value:,.0f}"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -116,8 +116,8 @@ def test_pages_say_what_to_do_without_a_model(home):
 
 
 def panel_numbers(at: AppTest) -> dict:
-    return {label: metric(at, label) for label in ("Alerts per day", "Precision", "Recall", "Fraud caught",
-                                                   "Fraud missed", "Expected cost", "Frauds caught")}
+    return {label: metric(at, label) for label in ("Alerts per day", "Precision", "Recall", "Fraud caught (PEN)",
+                                                   "Fraud missed (PEN)", "Expected cost (PEN)", "Frauds caught")}
 
 
 def library_numbers(home: Path, threshold: float, review: float = 5.0, missed="amount") -> dict:
@@ -125,8 +125,8 @@ def library_numbers(home: Path, threshold: float, review: float = 5.0, missed="a
     p = table.at(threshold, cost_review=review, cost_missed=missed)
     return {
         "Alerts per day": f"{p.alerts_per_day:,.1f}", "Precision": pct(p.precision), "Recall": pct(p.recall),
-        "Fraud caught": money(p.fraud_amount_caught), "Fraud missed": money(p.fraud_amount_missed),
-        "Expected cost": money(p.expected_cost), "Frauds caught": f"{p.tp:,} of {p.tp + p.fn:,}",
+        "Fraud caught (PEN)": money(p.fraud_amount_caught), "Fraud missed (PEN)": money(p.fraud_amount_missed),
+        "Expected cost (PEN)": money(p.expected_cost), "Frauds caught": f"{p.tp:,} of {p.tp + p.fn:,}",
     }
 
 
@@ -150,7 +150,7 @@ def test_costs_change_the_expected_cost(home):
     ok(at.radio(key="thresholds_missed_mode").set_value("fixed").run())
     at.number_input(key="thresholds_cost_missed").set_value(1000.0)
     ok(at.number_input(key="thresholds_cost_review").set_value(20.0).run())
-    assert metric(at, "Expected cost") == library_numbers(home, 0.5, 20.0, 1000.0)["Expected cost"]
+    assert metric(at, "Expected cost (PEN)") == library_numbers(home, 0.5, 20.0, 1000.0)["Expected cost (PEN)"]
 
 
 def test_an_optimiser_moves_the_slider_to_what_the_library_finds(home):

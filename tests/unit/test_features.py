@@ -160,3 +160,6 @@ def test_reason_codes_read_as_sentences():
     assert F.reason_text("merchant_fraud_rate_7d", 0.125) == "the merchant's known-fraud rate over 7d is 12.5%"
     assert "no earlier history" in F.reason_text("amount_to_mean_30d", float("nan"), "Amount / mean")
     assert F.reason_text("ip_address_new_for_account", 1) == "an ip address never seen before for this account"
+    assert F.reason_text("channel_atm", 1, "channel is 'atm'") == "the channel is 'atm'"
+    assert F.reason_text("transaction_type_purchase", 0, "transaction_type is 'purchase'") == (
+        "the transaction type is not 'purchase'")
