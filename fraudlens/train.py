@@ -114,13 +114,28 @@ def make_model(kind: str, pos_weight: float, seed: int, params: dict | None = No
     raise ModelError(f"The 'model' parameter must be one of {KINDS}. Got {kind!r} instead.")
 
 
-def fit(kind: str, X: pd.DataFrame, y: np.ndarray, seed: int, params: dict | None = None):
+def _boosting_progress(report: Progress, rounds: int, start: float, end: float):
+    """An XGBoost callback that reports each boosting round, so a progress bar keeps moving."""
+    import xgboost as xgb
+
+    class Rounds(xgb.callback.TrainingCallback):
+        def after_iteration(self, model, epoch, evals_log) -> bool:
+            report(start + (end - start) * min(1.0, (epoch + 1) / rounds), f"Boosting round {epoch + 1}")
+            return False
+
+    return Rounds()
+
+
+def fit(kind: str, X: pd.DataFrame, y: np.ndarray, seed: int, params: dict | None = None,
+        progress: Progress | None = None):
     """Fit ``kind`` on time-ordered ``X``; XGBoost stops early on the latest slice of it."""
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         raise ModelError("The training window needs both fraud and legitimate labelled rows.")
     pos_weight = (len(y) - positives) / positives
     model = make_model(kind, pos_weight, seed, params)
+    if kind == "xgboost" and progress is not None:
+        model.set_params(callbacks=[_boosting_progress(progress, model.get_params()["n_estimators"], 0.5, 0.8)])
     if kind == "xgboost":
         cut = int(len(y) * (1 - VALIDATION_SHARE))
         if y[cut:].sum() == 0 or y[:cut].sum() == 0:
@@ -225,7 +240,7 @@ def train(
         params = tuning["best_params"]
     report(0.5, f"Training {kind} on {len(X):,} rows")
     fit_started = time.perf_counter()
-    model = fit(kind, X, y, seed, params)
+    model = fit(kind, X, y, seed, params, progress=report)
     fit_seconds = time.perf_counter() - fit_started
     report(0.8, "Evaluating on the test window")
     saveable = _to_saveable(model, kind)
