@@ -15,12 +15,13 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+
+import steps  # bench/steps.py, beside this script
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -48,13 +49,7 @@ print(json.dumps({"seconds": seconds, "peak_rss_mb": resource.getrusage(resource
 
 
 def run_step(step: str, args: dict, env: dict) -> dict:
-    proc = subprocess.run(
-        [sys.executable, "-c", CHILD, step, json.dumps(args)],
-        cwd=ROOT, env=env, capture_output=True, text=True, check=False,
-    )
-    if proc.returncode != 0:
-        raise SystemExit(f"{step} failed:\n{proc.stderr[-3000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return steps.run_step(CHILD, step, args, env)
 
 
 def machine() -> dict:
