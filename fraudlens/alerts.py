@@ -66,6 +66,7 @@ ORDERS = {
 }
 RAISE_ORDERS = ("expected_loss", "score")
 LABEL_OF = {"confirmed_fraud": 1, "false_positive": 0}
+CLOSED = tuple(LABEL_OF)  # final dispositions; "needs_info" stays workable
 ALERT_COLUMNS = ("id", "run_id", "dataset", "transaction_id", "transaction_datetime", "model", "version",
                  "score", "threshold", "amount", "expected_loss", "reasons", "status", "assignee",
                  "created_at", "updated_at", "source", "sample_rate")
@@ -612,7 +613,7 @@ def _require_alerts(con: sqlite3.Connection, ids: list[int]) -> list[tuple]:
     found = []
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        found += con.execute(f"SELECT id, dataset, transaction_id FROM alerts WHERE id IN "
+        found += con.execute(f"SELECT id, dataset, transaction_id, status FROM alerts WHERE id IN "
                              f"({', '.join('?' * len(chunk))})", chunk).fetchall()
     missing = sorted(set(ids) - {r[0] for r in found})
     if missing:
@@ -621,31 +622,47 @@ def _require_alerts(con: sqlite3.Connection, ids: list[int]) -> list[tuple]:
     return [by_id[i] for i in ids]
 
 
-def dispose(alert_id: int, disposition: str, comment: str, user: str, cfg: Settings | None = None) -> Alert:
+def dispose(alert_id: int, disposition: str, comment: str, user: str, cfg: Settings | None = None, *,
+            change: bool = False) -> Alert:
     """Record an analyst's disposition of one alert; returns the alert as it now is.
 
     ``confirmed_fraud`` labels the transaction fraud, ``false_positive`` legitimate;
     ``needs_info`` sets no label (and withdraws a label an earlier disposition set). The alert,
-    the disposition, the label and the audit entry are written in one transaction.
+    the disposition, the label and the audit entry are written in one transaction. An alert
+    already closed (confirmed fraud or false positive) changes only with ``change=True``.
     """
     cfg = cfg or settings()
-    bulk_dispose([alert_id], disposition, comment, user, cfg=cfg)
+    bulk_dispose([alert_id], disposition, comment, user, cfg=cfg, change=change)
     return get_alert(alert_id, cfg)
 
 
 def bulk_dispose(alert_ids: int | Sequence[int], disposition: str, comment: str, user: str,
-                 cfg: Settings | None = None) -> int:
-    """The same disposition for many alerts, all in one transaction; returns how many."""
+                 cfg: Settings | None = None, *, change: bool = False) -> int:
+    """The same disposition for many alerts, all in one transaction; returns how many.
+
+    Refuses (and changes nothing) if any alert is already closed, unless ``change=True``.
+    """
     cfg = cfg or settings()
     ids = _check_ids(alert_ids)
     disposition = _check_choice(disposition, "disposition", ops.DISPOSITIONS)
     comment = _check_text(comment, "comment")
     user = _check_text(user, "user")
     with ops.transaction(cfg.home) as con:
-        for alert_id, dataset, tx in _require_alerts(con, ids):
+        found = _require_alerts(con, ids)
+        if not change:
+            _refuse_closed(found)
+        for alert_id, dataset, tx, _status in found:
             _dispose_one(con, alert_id, dataset, tx, disposition, comment, user)
     logger.info("%d alert(s) disposed as %s", len(ids), disposition)
     return len(ids)
+
+
+def _refuse_closed(found: list[tuple]) -> None:
+    closed = [(r[0], r[3]) for r in found if r[3] in CLOSED]
+    if closed:
+        listed = ", ".join(f"{i} ({status.replace('_', ' ')})" for i, status in closed[:10])
+        raise FraudLensError(f"Alert(s) {listed} already have a final disposition; nothing was changed. "
+                             "Change a disposition on purpose (the previous one stays in the history).")
 
 
 def _dispose_one(con: sqlite3.Connection, alert_id: int, dataset: str, tx: str, disposition: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
 import sys
 from datetime import date
@@ -75,6 +76,8 @@ def add_parsers(sub) -> None:
     dp.add_argument("--disposition", required=True, choices=["confirmed_fraud", "false_positive", "needs_info"])
     dp.add_argument("--comment", required=True)
     dp.add_argument("--user")
+    dp.add_argument("--change", action="store_true",
+                    help="change alerts that already have a final disposition (the old one stays in the history)")
     dp.add_argument("--json", action="store_true")
 
     es = al_sub.add_parser("estimate", help="estimated recall from the below-the-line sample")
@@ -146,7 +149,7 @@ def _money(value) -> str:
 def _dispose(args) -> int:
     from fraudlens import alerts
 
-    n = alerts.bulk_dispose(args.ids, args.disposition, args.comment, acting_user(args.user))
+    n = alerts.bulk_dispose(args.ids, args.disposition, args.comment, acting_user(args.user), change=args.change)
     if args.json:
         print(json.dumps({"disposed": n, "disposition": args.disposition, "ids": args.ids}))
         return 0
@@ -159,13 +162,23 @@ def _estimate(args) -> int:
 
     e = alerts.estimate_missed(args.dataset, args.model)
     if args.json:
-        print(json.dumps({k: getattr(e, k) for k in e.__dataclass_fields__}, indent=1, default=str))
+        values = {k: getattr(e, k) for k in e.__dataclass_fields__}
+        print(json.dumps({k: None if isinstance(v, float) and math.isnan(v) else v for k, v in values.items()},
+                         indent=1, default=str))
         return 0
-    print(f"{e.model} v{e.version} on {e.dataset}: {e.runs} run(s), {e.scored:,} transactions scored")
-    print(f"  frauds above the threshold: {e.frauds_above:,.1f}; below (estimated): {e.frauds_below:,.1f} "
-          f"[{e.frauds_below_low:,.1f}, {e.frauds_below_high:,.1f}]")
-    print(f"  estimated recall: {e.recall:.3f} [{e.recall_low:.3f}, {e.recall_high:.3f}] "
-          f"({e.confidence:.0%} interval)")
+    print(f"{e.model} v{e.version} on {e.dataset}: {e.runs} run(s), {e.scored:,} transactions scored, "
+          f"{e.above:,} alerts, {e.below:,} below the threshold")
+    print(f"  alerts resolved: {e.resolved_above:,} of {e.above:,} ({e.confirmed_above:,} confirmed fraud)")
+    print(f"  below-the-line sample: {e.sample_resolved:,} of {e.sample_size:,} reviewed "
+          f"({e.sample_confirmed:,} confirmed fraud)")
+    if math.isnan(e.recall):
+        print("  estimated recall: not yet (no reviewed below-the-line sample)")
+    else:
+        print(f"  frauds caught (estimated): {e.frauds_above:,.0f} [{e.frauds_above_low:,.0f}, "
+              f"{e.frauds_above_high:,.0f}]; missed (estimated): {e.frauds_below:,.0f} "
+              f"[{e.frauds_below_low:,.0f}, {e.frauds_below_high:,.0f}]")
+        print(f"  estimated recall: {e.recall:.1%} [{e.recall_low:.1%}, {e.recall_high:.1%}] "
+              f"({e.confidence:.0%} interval)")
     print(f"  {e.note}")
     return 0
 

@@ -29,6 +29,8 @@ LOCK_NAME = "bootstrap.lock"
 DEMO_MODEL = "demo_xgboost"
 # Shares of the progress bar: generating, loading, then training.
 STEPS = (0.2, 0.35, 1.0)
+SYSTEM_USER = "fraudlens (first start)"
+START_PRECISION = 0.5
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,7 @@ def build_demo(home: Path, rows: int, *, seed: int = DEMO_SEED, progress: Progre
             ingest_seconds = time.perf_counter() - started
         finally:
             source.unlink(missing_ok=True)
+        _audit_ingest(cfg, result.loaded)
         model, train_seconds = None, 0.0
         if train_model:
             model, train_seconds = _train_default(cfg, report)
@@ -151,7 +154,40 @@ def _train_default(cfg, report: Progress) -> tuple[str | None, float]:
     except FraudLensError as exc:
         logger.warning("no default model: %s", exc)
         return None, time.perf_counter() - started
-    registry.set_champion(trained.name, trained.version, user="fraudlens",
+    registry.set_champion(trained.name, trained.version, user=SYSTEM_USER,
                           comment="Default model trained on the demo dataset at first start",
                           home=cfg.home)
-    return f"{trained.name}@{trained.version}", time.perf_counter() - started
+    ref = f"{trained.name}@{trained.version}"
+    threshold = _set_live_point(cfg, ref)
+    _audit_first_start(cfg, ref, threshold)
+    return ref, time.perf_counter() - started
+
+
+def _set_live_point(cfg, ref: str) -> float:
+    """Start the demo model at the highest recall with precision >= START_PRECISION on its test
+    window (0.5 if none reaches it), so alerts can be raised at once; later changes go through
+    four eyes."""
+    from fraudlens import operating
+
+    inputs = operating.threshold_inputs(cfg.home, ref, cfg.timezone)
+    point = operating.optimise(inputs.table, "precision", START_PRECISION).point or inputs.table.at(0.5)
+    operating.save(cfg.home, ref, point, SYSTEM_USER,
+                   f"Initial operating point of the demo: the highest recall with at least "
+                   f"{START_PRECISION:.0%} precision on the test window")
+    return float(point.threshold)
+
+
+def _audit_ingest(cfg, rows: int) -> None:
+    from fraudlens import audit
+
+    audit.record(SYSTEM_USER, audit.INGEST, {"dataset": DEMO_DATASET, "source": "generated demo", "rows": rows},
+                 cfg=cfg)
+
+
+def _audit_first_start(cfg, ref: str, threshold: float) -> None:
+    """What first start did, in the audit log like any other ingest, training and change."""
+    from fraudlens import audit
+
+    audit.record(SYSTEM_USER, audit.TRAIN, {"dataset": DEMO_DATASET, "model": ref}, cfg=cfg)
+    audit.record(SYSTEM_USER, audit.CHAMPION, {"model": ref, "previous_champion": None}, cfg=cfg)
+    audit.record(SYSTEM_USER, audit.OPERATING_POINT, {"model": ref, "threshold": threshold}, cfg=cfg)

@@ -192,6 +192,19 @@ def _with_ground_truth(store: Store, dataset: str, frame: pd.DataFrame, spec: fe
     return frame.merge(truth, on="transaction_id", how="left")
 
 
+def with_case_labels(frame: pd.DataFrame, dataset: str, cfg: Settings) -> tuple[pd.DataFrame, int]:
+    """``frame`` with the target overridden by labels from alert dispositions, and how many rows
+    they cover. Label-based features keep the dataset's own labels (their point-in-time windows
+    are computed in SQL over the Parquet)."""
+    from fraudlens import ops
+
+    found = ops.effective_labels(cfg.home, dataset)
+    if found.empty:
+        return frame, 0
+    covered = int(frame["transaction_id"].astype(str).isin(found["transaction_id"]).sum())
+    return ops.apply_labels(frame, found), covered
+
+
 def _dataset_span(store: Store, dataset: str) -> tuple[date, date]:
     from fraudlens import datasets
 
@@ -224,6 +237,7 @@ def train(
     report(0.05, "Computing point-in-time features")
     spec = feats.make_spec(store, dataset, label_delay_days)
     frame = _with_ground_truth(store, dataset, feats.compute(store, dataset, spec), spec)
+    frame, case_labels = with_case_labels(frame, dataset, cfg)
     windows = windows or default_windows(*_dataset_span(store, dataset), label_delay_days)
     _check_windows(windows)
     train_rows, test_rows = split(frame, windows)
@@ -253,6 +267,7 @@ def train(
         "rows_train": int(len(X)),
         "frauds_train": int(y.sum()),
         "rows_test": int(len(test_rows)),
+        "case_labels": case_labels,
         "features": names,
         "feature_spec": spec.to_dict(),
         "parameters": _params_of(model, kind),

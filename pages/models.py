@@ -10,7 +10,7 @@ import streamlit as st
 from fraudlens import charts_models as charts
 from fraudlens.errors import FraudLensError
 from fraudlens.train import KINDS, Windows
-from fraudlens.ui import layout, models_cache, state
+from fraudlens.ui import auth, layout, models_cache, state
 
 PAGE = "models"
 JOB = "models_job"
@@ -225,21 +225,29 @@ def draw_champion(home, ref: str) -> None:
     if version.champion:
         st.caption(f"v{version.version} is the champion of {version.name}: scoring, thresholds and explanations "
                    "use it when no version is named.")
+    elif (pending := models_cache.pending_champion(home, version.name, version.version)) is not None:
+        st.info(f"Proposal #{pending.id} by {pending.proposed_by} to make v{version.version} the champion is "
+                "waiting for a second person's approval.")
+        auth.page_link("pages/approvals.py", "Open the Approvals page")
     else:
         with st.form("models_champion_form", clear_on_submit=True, border=False):
             comment = st.text_input("Why make it the champion?", key="models_champion_comment", max_chars=500,
                                     placeholder="e.g. Higher AP on the same test window; reviewed with the team")
-            submitted = st.form_submit_button(f"Make v{version.version} the champion of {version.name}")
+            submitted = st.form_submit_button(f"Propose v{version.version} as champion of {version.name}")
+        st.caption("The change takes effect when a second person with the analyst or admin role approves it "
+                   "on the Approvals page (four eyes).")
         if submitted:
             if not comment.strip():
-                st.error("Write why: the comment goes into the model's audit trail.")
+                st.error("Write why: the approver and the audit log read the comment.")
             else:
                 try:
-                    models_cache.set_champion(home, ref, comment.strip())
+                    proposal = models_cache.propose_champion(home, ref, comment.strip())
                 except FraudLensError as exc:
                     st.error(str(exc))
                 else:
-                    st.session_state["models_notice"] = f"v{version.version} is now the champion of {version.name}."
+                    st.session_state["models_notice"] = (
+                        f"Proposal #{proposal.id}: v{version.version} as champion of {version.name}, waiting "
+                        "for a second person's approval.")
                     st.rerun()
     if not history.empty:
         st.dataframe(history, hide_index=True, key="models_champion_history", height=table_height(len(history), 5),

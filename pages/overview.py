@@ -11,7 +11,7 @@ import streamlit as st
 
 from fraudlens import charts, export
 from fraudlens.errors import FraudLensError
-from fraudlens.ui import auth, cached, dashboard, layout, state
+from fraudlens.ui import auth, cached, dashboard, downloads, layout, state
 
 PAGE = "overview"
 
@@ -86,12 +86,12 @@ st.subheader("Downloads")
 st.caption("Figures as CSV; each chart saves itself as a PNG from the camera button of its "
            "toolbar (top right of the chart, on hover).")
 files = st.columns(3)
-files[0].download_button("KPIs (CSV)", export.to_csv_bytes(dashboard.kpi_table(kpis)),
-                         file_name=f"{name}-kpis.csv", mime="text/csv", key=f"{PAGE}_kpis_csv",
-                         on_click="ignore")
-files[1].download_button(f"{'Daily' if grain == 'day' else 'Weekly'} series (CSV)",
-                         export.to_csv_bytes(series), file_name=f"{name}-{grain}.csv",
-                         mime="text/csv", key=f"{PAGE}_series_csv", on_click="ignore")
-files[2].download_button("Largest fraud cases (CSV)", export.to_csv_bytes(auth.protect(largest.rows)),
-                         file_name=f"{name}-largest-frauds.csv", mime="text/csv",
-                         key=f"{PAGE}_largest_csv", on_click="ignore")
+downloads.file_button(home, "KPIs (CSV)", export.to_csv_bytes(dashboard.kpi_table(kpis)),
+                      f"{name}-kpis.csv", f"{PAGE}_kpis_csv", what="Overview KPIs", container=files[0])
+downloads.file_button(home, f"{'Daily' if grain == 'day' else 'Weekly'} series (CSV)", export.to_csv_bytes(series),
+                      f"{name}-{grain}.csv", f"{PAGE}_series_csv", what=f"Overview {grain} series",
+                      rows=len(series), container=files[1])
+largest_rows = auth.protect(largest.rows)
+downloads.file_button(home, "Largest fraud cases (CSV)", export.to_csv_bytes(largest_rows),
+                      f"{name}-largest-frauds.csv", f"{PAGE}_largest_csv", what="Largest fraud cases",
+                      rows=len(largest_rows), personal=downloads.holds_personal(largest_rows), container=files[2])

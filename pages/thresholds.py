@@ -1,5 +1,5 @@
 """Thresholds: choose a model version's alert threshold against precision, recall, the team's
-workload and money, then save it with a reason.
+workload and money, then propose it with a reason.
 
 Everything below the model choice is one fragment: moving the slider, changing a cost or running
 an optimiser reruns only that panel, on a threshold table built once per version.
@@ -14,7 +14,7 @@ import streamlit as st
 from fraudlens import charts_models as charts
 from fraudlens.errors import FraudLensError
 from fraudlens.operating import Costs, ThresholdInputs
-from fraudlens.ui import layout, models_cache, state
+from fraudlens.ui import auth, layout, models_cache, state
 
 PAGE = "thresholds"
 THRESHOLD = "thresholds_threshold"
@@ -132,27 +132,30 @@ def draw_charts(panel, capacity: float) -> None:
 
 
 def draw_save(home, inputs: ThresholdInputs, panel) -> None:
-    st.subheader("Save this operating point")
-    st.caption(f"Recorded for {inputs.name} v{inputs.version} in the model's decision log, with your "
-               f"name ({models_cache.user_label()}) and the time. A comment is required.")
+    st.subheader("Propose this operating point")
+    st.caption(f"A new live threshold for {inputs.name} v{inputs.version} takes effect only when a second "
+               f"person with the analyst or admin role approves it on the Approvals page (four eyes). "
+               f"Proposed as {models_cache.user_label()}; a comment is required.")
     with st.form("thresholds_save_form", clear_on_submit=True, border=False):
         comment = st.text_area("Why this threshold?", key="thresholds_comment", max_chars=1000, height=80,
-                               placeholder="e.g. Matches the team's 50 reviews a day; approved at the "
+                               placeholder="e.g. Matches the team's 50 reviews a day; discussed at the "
                                            "risk committee of 12 May")
-        saved = st.form_submit_button("Save operating point", type="primary")
+        saved = st.form_submit_button("Propose operating point", type="primary")
     if saved:
         if not comment.strip():
-            st.error("Write a comment first: say why this threshold (it goes into the model's decision log).")
+            st.error("Write a comment first: say why this threshold (the approver and the audit log read it).")
         else:
             try:
-                models_cache.save_point(home, inputs.ref, panel.point, comment)
+                proposal = models_cache.propose_point(home, inputs.ref, panel.point, comment)
             except FraudLensError as exc:
                 st.error(str(exc))
             else:
-                st.success(f"Saved threshold {panel.point.threshold:.4f} for {inputs.name} v{inputs.version}.")
+                st.success(f"Proposal #{proposal.id}: threshold {panel.point.threshold:.4f} for {inputs.name} "
+                           f"v{inputs.version}, waiting for a second person's approval.")
+    draw_pending(home, inputs)
     history = models_cache.saved_points(home, inputs.name)
-    st.markdown(f"**Saved operating points of {inputs.name}** (newest first; the newest of a version is its "
-                "live threshold)")
+    st.markdown(f"**Approved operating points of {inputs.name}** (newest first; the newest of a version is "
+                "its live threshold)")
     if history.empty:
         st.caption("None yet.")
         return
@@ -164,6 +167,17 @@ def draw_save(home, inputs: ThresholdInputs, panel) -> None:
                      "alerts per day": st.column_config.NumberColumn(format="%.1f"),
                      "comment": st.column_config.TextColumn(width="large"),
                  })
+
+
+def draw_pending(home, inputs: ThresholdInputs) -> None:
+    pending = models_cache.pending_points(home, inputs.name)
+    if pending.empty:
+        return
+    st.markdown(f"**Waiting for approval** ({len(pending)})")
+    st.dataframe(pending, hide_index=True, key="thresholds_pending",
+                 column_config={"threshold": st.column_config.NumberColumn(format="%.4f"),
+                                "comment": st.column_config.TextColumn(width="large")})
+    auth.page_link("pages/approvals.py", "Open the Approvals page")
 
 
 @st.fragment
@@ -213,5 +227,5 @@ st.caption(models_cache.window_text(home, inputs))
 if THRESHOLD not in st.session_state:
     st.session_state[THRESHOLD] = live if live is not None else 0.5
 if live is not None:
-    st.caption(f"Live threshold of this version: **{live:.4f}** (the last one saved). The slider starts there.")
+    st.caption(f"Live threshold of this version: **{live:.4f}** (the last one approved). The slider starts there.")
 threshold_panel(home, inputs)

@@ -39,6 +39,7 @@ logger = logging.getLogger(__name__)
 ROLES = ("executive", "supervisor", "analyst", "admin")
 DEFAULT_LOCAL_ROLE = "analyst"
 ROLE_KEY = "role"  # the local-mode picker's widget key
+NAME_KEY = "user_name"  # the local-mode name box
 ACTIVE_ROLE = "active_role"  # the role this run uses, whatever the mode
 ROLES_FILE_ENV = "FRAUDLENS_ROLES_FILE"
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,7 @@ EXECUTIVE_MASKED = (*PERSONAL, "merchant_id")
 _EVERYONE = frozenset(ROLES)
 _STAFF = frozenset({"supervisor", "analyst", "admin"})
 _ANALYSTS = frozenset({"analyst", "admin"})
+_ADMINS = frozenset({"admin"})
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,15 @@ class PageSpec:
 CATALOGUE = (
     PageSpec("pages/home.py", "Home", "Overview", _EVERYONE, default=True),
     PageSpec("pages/overview.py", "Overview", "Overview", _EVERYONE),
+    PageSpec("pages/monitoring.py", "Monitoring", "Overview", _EVERYONE),
     PageSpec("pages/explore.py", "Explore", "Analysis", _STAFF),
+    PageSpec("pages/alerts.py", "Alerts", "Cases", _ANALYSTS),
+    PageSpec("pages/approvals.py", "Approvals", "Cases", _ANALYSTS),
+    PageSpec("pages/models.py", "Models", "Models", _ANALYSTS),
+    PageSpec("pages/thresholds.py", "Thresholds", "Models", _ANALYSTS),
+    PageSpec("pages/explain.py", "Explain", "Models", _ANALYSTS),
     PageSpec("pages/data.py", "Data", "Data", _STAFF),
+    PageSpec("pages/audit.py", "Audit", "Governance", _ADMINS),
 )
 # Any other page file is for analysts and admins ("all pages"), under this group.
 OTHER_GROUP = "Models"
@@ -181,6 +190,7 @@ def _local_role() -> str:
         value = DEFAULT_LOCAL_ROLE
     # Written back every run so the choice survives runs that draw no picker.
     st.session_state[ROLE_KEY] = value
+    st.session_state[NAME_KEY] = st.session_state.get(NAME_KEY) or ""
     return value
 
 
@@ -235,7 +245,25 @@ def draw_identity() -> None:
                  "section to .streamlit/secrets.toml and a role map (.streamlit/roles.toml) to "
                  "make users sign in.",
         )
+        st.text_input(
+            "Your name (local mode)", key=NAME_KEY, max_chars=60,
+            help="Recorded in the audit log with the role. Approving a change needs a second person: "
+                 "a proposal cannot be approved under the name that made it.",
+        )
         st.caption("**Local mode**: no sign-in is configured; pick the role to work as.")
+
+
+def user() -> str:
+    """Who the audit log records: the signed-in e-mail with the role; in local mode the typed
+    name (or nothing) with the role."""
+    role_ = role()
+    try:
+        if auth_configured() and st.user.is_logged_in:
+            return f"{st.user.get('email') or 'signed-in user'} ({role_})"
+    except (AttributeError, KeyError):
+        pass
+    name = " ".join(str(st.session_state.get(NAME_KEY) or "").split())
+    return f"{name} ({role_}, local mode)" if name else f"{role_} (local mode)"
 
 
 def role() -> str:

@@ -24,7 +24,7 @@ from fraudlens import analytics, charts, export
 from fraudlens.analytics import Filters, FilterOptions, Kpis
 from fraudlens.errors import FraudLensError
 from fraudlens.store import get_store
-from fraudlens.ui import auth, cached
+from fraudlens.ui import auth, cached, downloads
 
 LABEL_NAMES = {"all": "All", "fraud": "Fraud", "legit": "Legitimate", "unknown": "Not labelled yet"}
 PAGE_ROWS = 50
@@ -353,13 +353,15 @@ def transactions_table(page: str, home: Path, name: str, filters: Filters, extra
     controls[3].button("Next ▶", key=_key(page, "next"), disabled=not result.more, on_click=_move,
                        args=(page, PAGE_ROWS), width="stretch")
     masked = auth.masks_personal()
-    controls[4].download_button(
+    downloads.file_button(
+        home,
         (f"Download CSV ({total.transactions:,} rows)" if total.transactions <= EXPORT_ROWS
          else f"Download CSV (first {EXPORT_ROWS:,} of {total.transactions:,} rows)"),
         matching_csv(home, name, filters, extra, sort, descending, masked),
-        file_name=f"{name}-transactions.csv", mime="text/csv", key=_key(page, "download"),
-        on_click="ignore", help="Every matching transaction (up to 100,000), in the order shown; "
-                                "cells a spreadsheet would run as formulas are escaped.")
+        f"{name}-transactions.csv", _key(page, "download"), what=f"{page.capitalize()} transactions",
+        rows=min(total.transactions, EXPORT_ROWS), personal=not masked, container=controls[4],
+        help="Every matching transaction (up to 100,000), in the order shown; "
+             "cells a spreadsheet would run as formulas are escaped.")
     rows = auth.protect(result.rows)
     st.caption(f"Rows {result.first:,}–{result.last:,} of {total.transactions:,}. "
                f"Times in {tz} time.")

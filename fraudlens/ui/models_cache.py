@@ -22,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from fraudlens import explain, history, importance, jobs, metrics, model_import, operating, registry
+from fraudlens import audit, explain, governance, history, importance, jobs, metrics, model_import, operating, registry
 from fraudlens import train as training
 from fraudlens.errors import FraudLensError, ModelError
 from fraudlens.store import get_store
@@ -41,14 +41,8 @@ def cfg_for(home: str | Path):
 # ---------------------------------------------------------------------------- who
 
 def user_label() -> str:
-    """Who the audit logs record: the signed-in e-mail with the role, or the role in local mode."""
-    role = auth.role()
-    try:
-        if auth.auth_configured() and st.user.is_logged_in:
-            return f"{st.user.get('email') or 'signed-in user'} ({role})"
-    except (AttributeError, KeyError):
-        pass
-    return f"{role} (local mode)"
+    """Who the audit logs record (see :func:`auth.user`)."""
+    return auth.user()
 
 
 # ---------------------------------------------------------------------------- the registry
@@ -207,9 +201,15 @@ def _champion_history(home: str, name: str, stamp: tuple) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["when", "version", "previous", "user", "comment"])
 
 
-def set_champion(home: Path, ref: str, comment: str) -> registry.ModelVersion:
+def propose_champion(home: Path, ref: str, comment: str) -> governance.Proposal:
+    """Propose the version as champion, as the current user (takes effect when approved)."""
     name, version = operating.resolve(home, ref)
-    return registry.set_champion(name, version, user=user_label(), comment=comment, home=home)
+    return governance.propose("champion", name, version, {}, comment, user_label(), cfg_for(home))
+
+
+def pending_champion(home: Path, name: str, version: int) -> governance.Proposal | None:
+    """The pending proposal to make ``version`` the champion, if any."""
+    return next((p for p in governance.pending_for(name, cfg_for(home)) if p.kind == "champion" and p.version == version), None)
 
 
 # ---------------------------------------------------------------------------- test-window results
@@ -323,9 +323,19 @@ def over_capacity(point, capacity: float) -> bool:
     return capacity > 0 and not math.isnan(point.alerts_per_day) and point.alerts_per_day > capacity
 
 
-def save_point(home: Path, ref: str, point, comment: str):
-    """Append the point to the model's decision log, as the current user."""
-    return operating.save(home, ref, point, user_label(), comment)
+def propose_point(home: Path, ref: str, point, comment: str) -> governance.Proposal:
+    """Propose ``point`` as the version's live operating point, as the current user."""
+    name, version = operating.resolve(home, ref)
+    return governance.propose("operating_point", name, version, {"threshold": float(point.threshold)},
+                              comment, user_label(), cfg_for(home))
+
+
+def pending_points(home: Path, name: str) -> pd.DataFrame:
+    """Operating points of ``name`` waiting for approval, as a small table (read fresh: it is tiny)."""
+    rows = [{"proposal": f"#{p.id}", "version": p.version, "threshold": p.payload["threshold"],
+             "proposed by": p.proposed_by, "comment": p.comment}
+            for p in governance.pending_for(name, cfg_for(home)) if p.kind == "operating_point"]
+    return pd.DataFrame(rows, columns=["proposal", "version", "threshold", "proposed by", "comment"])
 
 
 def saved_points(home: Path, name: str) -> pd.DataFrame:
@@ -446,12 +456,18 @@ def start_training(home: Path, dataset: str, kind: str, name: str, windows: trai
         raise ModelError(f"The model kind must be one of {training.KINDS}. Got {kind!r} instead.")
     cfg = cfg_for(home)
 
+    user = user_label()
+
     def work(progress):
-        return training.train(dataset, kind, name=name, windows=windows, label_delay_days=label_delay_days,
-                              tune=tune, progress=progress, cfg=cfg)
+        result = training.train(dataset, kind, name=name, windows=windows, label_delay_days=label_delay_days,
+                                tune=tune, progress=progress, cfg=cfg)
+        audit.record(user, audit.TRAIN, {"dataset": dataset, "model": result.name, "version": result.version,
+                                         "kind": kind, "tune": tune, "windows": result.windows.to_dict(),
+                                         "metrics": result.metrics}, cfg=cfg)
+        return result
 
     label = f"Training {KIND_NAMES[kind]} '{name}' on {dataset}"
-    return training_jobs().submit(label, work, owner=user_label())
+    return training_jobs().submit(label, work, owner=user)
 
 
 def job_status(job_id: str | None) -> jobs.JobStatus | None:

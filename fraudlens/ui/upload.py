@@ -24,10 +24,10 @@ from typing import BinaryIO
 import pandas as pd
 import streamlit as st
 
-from fraudlens import ingest
+from fraudlens import audit, ingest
 from fraudlens.errors import FraudLensError, SchemaError
 from fraudlens.schema import CANONICAL, COLUMNS, check_dataset_name, normalise_header
-from fraudlens.ui import state
+from fraudlens.ui import auth, state
 from fraudlens.ui.cached import cfg_for
 
 UPLOADS = Path(".tmp") / "uploads"
@@ -198,6 +198,10 @@ def run_ingest(
         progress=progress,
         cfg=cfg_for(home),
     )
+    audit.record(auth.user(), audit.INGEST, {
+        "dataset": result.dataset, "ingest_id": result.ingest_id, "mode": result.mode, "file": Path(path).name,
+        "rows_read": result.rows_read, "loaded": result.loaded, "rejected": result.rejected,
+        "pseudonymised": pseudonymise}, cfg=cfg_for(home))
     return IngestSummary(
         dataset=result.dataset,
         ingest_id=result.ingest_id,

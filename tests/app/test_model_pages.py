@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fraudlens import explain, importance, metrics, operating, registry
+from fraudlens import explain, governance, importance, metrics, operating, registry
 from fraudlens.demo import DEMO_MODEL, build_demo
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -96,7 +96,8 @@ def test_each_page_opens_with_its_key_elements(home, page, title):
         for key in ("models_roc", "models_pr", "models_calibration"):
             assert chart(at, key)["layout"]["title"]["text"]
     elif page == "thresholds":
-        assert at.slider(key="thresholds_threshold").value == 0.5
+        # starts at the live threshold (first start sets one)
+        assert at.slider(key="thresholds_threshold").value == operating.live_point(home, REF).point.threshold
         assert len(at.get("plotly_chart")) == 6
     else:
         assert at.text_input(key="explain_transaction_id").value in ("", None)
@@ -150,7 +151,8 @@ def test_costs_change_the_expected_cost(home):
     ok(at.radio(key="thresholds_missed_mode").set_value("fixed").run())
     at.number_input(key="thresholds_cost_missed").set_value(1000.0)
     ok(at.number_input(key="thresholds_cost_review").set_value(20.0).run())
-    assert metric(at, "Expected cost (PEN)") == library_numbers(home, 0.5, 20.0, 1000.0)["Expected cost (PEN)"]
+    threshold = at.slider(key="thresholds_threshold").value
+    assert metric(at, "Expected cost (PEN)") == library_numbers(home, threshold, 20.0, 1000.0)["Expected cost (PEN)"]
 
 
 def test_an_optimiser_moves_the_slider_to_what_the_library_finds(home):
@@ -167,32 +169,32 @@ def test_an_optimiser_moves_the_slider_to_what_the_library_finds(home):
     assert at.slider(key="thresholds_threshold").value == pytest.approx(expected.threshold)
 
 
-def test_saving_an_operating_point_needs_a_comment_and_appends_to_the_log(home):
+def test_proposing_an_operating_point_needs_a_comment_and_a_second_person(home):
     log = operating.log_path(home, DEMO_MODEL)
+    initial = log.read_text().splitlines()  # first start's operating point
     at = open_page("thresholds")
     ok(at.slider(key="thresholds_threshold").set_value(0.3).run())
-    ok(button(at, "Save operating point").click().run())
+    ok(button(at, "Propose operating point").click().run())
     assert any("Write a comment first" in e.value for e in at.error)
-    assert not log.exists()
+    assert governance.proposals().empty
 
     at.text_area(key="thresholds_comment").input("Fits the team's capacity")
-    ok(button(at, "Save operating point").click().run())
-    lines = log.read_text().splitlines()
-    assert len(lines) == 1
-    saved = json.loads(lines[0])
-    assert (saved["point"]["threshold"], saved["version"], saved["comment"]) == (0.3, "1", "Fits the team's capacity")
-    assert saved["user"] == "analyst (local mode)"
-    assert saved["point"]["alerts"] == operating.threshold_inputs(home, REF, TZ).table.at(0.3).alerts
-    history = [d for d in at.dataframe if "comment" in d.value.columns][0].value
-    assert history["comment"].tolist() == ["Fits the team's capacity"]
+    ok(button(at, "Propose operating point").click().run())
+    [proposal] = governance.pending_for(DEMO_MODEL)
+    assert (proposal.payload["threshold"], proposal.version, proposal.comment) == (0.3, 1, "Fits the team's capacity")
+    assert proposal.proposed_by == "analyst (local mode)"
+    assert proposal.payload["point"]["alerts"] == operating.threshold_inputs(home, REF, TZ).table.at(0.3).alerts
+    assert log.read_text().splitlines() == initial  # nothing live until approved
+    pending = [d for d in at.dataframe if "proposed by" in d.value.columns][0].value
+    assert pending["comment"].tolist() == ["Fits the team's capacity"]
 
-    ok(at.slider(key="thresholds_threshold").set_value(0.4).run())
-    at.text_area(key="thresholds_comment").input("Second thoughts")
-    ok(button(at, "Save operating point").click().run())
-    assert len(log.read_text().splitlines()) == 2
-    assert operating.live_point(home, REF).point.threshold == 0.4
+    with pytest.raises(governance.GovernanceError, match="cannot approve"):
+        governance.approve(proposal.id, "analyst (local mode)", "analyst")
+    governance.approve(proposal.id, "admin (local mode)", "admin", "Agreed")
+    assert operating.live_point(home, REF).point.threshold == 0.3
+    assert len(log.read_text().splitlines()) == len(initial) + 1
     # A new session starts the slider at the live threshold.
-    assert open_page("thresholds").slider(key="thresholds_threshold").value == 0.4
+    assert open_page("thresholds").slider(key="thresholds_threshold").value == 0.3
 
 
 # ---------------------------------------------------------------------------------------------
@@ -300,10 +302,17 @@ def test_training_runs_in_the_background_then_the_new_version_can_be_champion(ho
 
     ok(at.selectbox(key="models_inspect").set_value("demo_lr@1").run())
     at.text_input(key="models_champion_comment").input("Simpler model, close enough")
-    ok(button(at, "Make v1 the champion of demo_lr").click().run())
+    ok(button(at, "Propose v1 as champion of demo_lr").click().run())
+    assert registry.champion("demo_lr", home) is None  # waits for a second person
+    [proposal] = governance.pending_for("demo_lr")
+    assert (proposal.kind, proposal.proposed_by) == ("champion", "analyst (local mode)")
+    assert any("waiting for a second person" in i.value for i in at.info)
+
+    governance.approve(proposal.id, "Rosa (admin, local mode)", "admin")
     assert registry.champion("demo_lr", home) == 1
     entry = registry.history("demo_lr", home)[-1]
-    assert (entry["user"], entry["comment"]) == ("analyst (local mode)", "Simpler model, close enough")
+    assert entry["user"] == "Rosa (admin, local mode)"
+    assert "Simpler model, close enough" in entry["comment"]
 
 
 def test_windows_out_of_order_are_refused_before_training(home):

@@ -195,10 +195,14 @@ def test_a_disposition_writes_a_label_and_an_audit_entry_in_one_go(raised):
     entry = audit.entries(limit=1, cfg=cfg)[0]
     assert entry.action == audit.ALERT_DISPOSED and entry.detail["alert_id"] == int(row["id"])
     assert entry.detail["label"] is False
+    # A final disposition changes only on purpose.
+    with pytest.raises(FraudLensError, match="already have a final disposition"):
+        alerts.dispose(int(row["id"]), "confirmed_fraud", "customer called back", "rosa", cfg)
+    assert alerts.effective_label(DATASET, row["transaction_id"], cfg) is False
     # Changed mind: confirmed fraud, then "needs info" withdraws the label again.
-    alerts.dispose(int(row["id"]), "confirmed_fraud", "customer called back", "rosa", cfg)
+    alerts.dispose(int(row["id"]), "confirmed_fraud", "customer called back", "rosa", cfg, change=True)
     assert alerts.effective_label(DATASET, row["transaction_id"], cfg) is True
-    alerts.dispose(int(row["id"]), "needs_info", "conflicting statements", "luis", cfg)
+    alerts.dispose(int(row["id"]), "needs_info", "conflicting statements", "luis", cfg, change=True)
     assert alerts.effective_labels(DATASET, cfg).empty
     assert len(alerts.get_alert(int(row["id"]), cfg).dispositions) == 3
     assert audit.verify(cfg=cfg).ok
@@ -327,6 +331,17 @@ def test_cli_raises_lists_and_disposes(cfg, run_cli, home):
     assert disposed.returncode == 0, disposed.stderr
     assert alerts.queue(status="confirmed_fraud", cfg=cfg).total == 3
     assert audit.entries(limit=1, cfg=cfg)[0].user == "rosa"
+    again = run_cli("alerts", "dispose", ids[0], "--disposition", "false_positive", "--comment", "oops", **env)
+    assert again.returncode == 2 and "final disposition" in again.stderr
+    changed = run_cli("alerts", "dispose", ids[0], "--disposition", "false_positive", "--comment", "checked",
+                      "--change", **env)
+    assert changed.returncode == 0 and alerts.queue(status="confirmed_fraud", cfg=cfg).total == 2
+    estimate = run_cli("alerts", "estimate", "--dataset", DATASET, "--model", MODEL, **env)
+    assert estimate.returncode == 0 and "estimated recall: not yet" in estimate.stdout
+    assert "nan" not in estimate.stdout
+    as_json = json.loads(run_cli("alerts", "estimate", "--dataset", DATASET, "--model", MODEL, "--json",
+                                 **env).stdout)
+    assert as_json["recall"] is None and as_json["above"] == result["alerts_created"]
     bad = run_cli("alerts", "dispose", "999999", "--disposition", "confirmed_fraud", "--comment", "x", **env)
     assert bad.returncode == 2 and "no alert" in bad.stderr and "Traceback" not in bad.stderr
     nolive = run_cli("alerts", "raise", "--dataset", DATASET, "--model", MODEL, **env)

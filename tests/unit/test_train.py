@@ -4,6 +4,7 @@ all three model kinds, exact additivity of the explanations."""
 from __future__ import annotations
 
 import dataclasses
+import shutil
 from datetime import date
 
 import numpy as np
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from fraudlens import features as F
-from fraudlens import registry
+from fraudlens import labels, registry
 from fraudlens.config import settings
 from fraudlens.errors import ModelError
 from fraudlens.explain import contributions, explain_transaction
@@ -183,3 +184,20 @@ def test_an_outside_xgboost_model_on_our_features_is_imported_and_evaluated(trai
     assert exp.score == pytest.approx(scores.set_index("transaction_id").loc[tid, "score"], rel=1e-5)
     with pytest.raises(ModelError, match="feature catalogue"):
         import_external(path, "tx", "outside2", ["amount", "not_a_feature", "is_night", "hour"], cfg=cfg)
+
+
+def test_dispositions_override_the_training_target(trained, tmp_path):
+    shared, results = trained
+    cfg = dataclasses.replace(shared, home=tmp_path / "home")
+    shutil.copytree(shared.home, cfg.home)
+    before = registry.load_model(results["logistic"].name, results["logistic"].version, home=cfg.home).metadata
+    rows = get_store(cfg).query_rows(
+        "pick", f"SELECT transaction_id FROM {get_store(cfg).table('tx')} "
+        f"WHERE NOT fraudulent_activity AND transaction_datetime < DATE '{results['logistic'].windows.train_until}' "
+        "ORDER BY transaction_id LIMIT 3")
+    for (tx,) in rows:
+        labels.set_label("tx", tx, True, "analyst", source="alert", cfg=cfg)
+    again = train("tx", "logistic", cfg=cfg, seed=1)
+    after = registry.load_model(again.name, again.version, home=cfg.home).metadata
+    assert (before["case_labels"], after["case_labels"]) == (0, 3)
+    assert after["frauds_train"] == before["frauds_train"] + 3

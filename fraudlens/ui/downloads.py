@@ -1,0 +1,62 @@
+"""Downloads of what a page shows, each recorded in the audit log when it is clicked.
+
+CSV cells a spreadsheet would run as formulas are escaped (:mod:`fraudlens.export`); columns the
+role may not see are masked (:func:`auth.protect`) before anything is written.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from fraudlens import audit
+from fraudlens import export as exporting
+from fraudlens.schema import PERSONAL
+from fraudlens.ui import auth
+from fraudlens.ui.cached import cfg_for
+
+FORMATS = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json",
+           "zip": "application/zip"}
+
+
+def record(home: Path, what: str, file_name: str, rows: int | None, personal: bool) -> None:
+    """The audit entry of one download: who, what, and whether it holds personal data."""
+    audit.record(auth.user(), audit.EXPORT, {"what": what, "file": file_name, "rows": rows,
+                                             "personal_data": personal, "role": auth.role()},
+                 cfg=cfg_for(home))
+
+
+def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
+    """``frame`` as CSV (formula cells escaped) or Parquet."""
+    if fmt == "csv":
+        return exporting.to_csv_bytes(frame)
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer, index=False)
+    return buffer.getvalue()
+
+
+def holds_personal(frame: pd.DataFrame) -> bool:
+    return any(c in frame.columns for c in PERSONAL) and not auth.masks_personal()
+
+
+def table_buttons(home: Path, frame: pd.DataFrame, what: str, stem: str, key: str, container=st) -> None:
+    """CSV and Parquet downloads of ``frame`` as the role may see it, side by side."""
+    shown = auth.protect(frame)
+    left, right = container.columns(2)
+    for fmt, column in (("csv", left), ("parquet", right)):
+        file_name = f"{stem}.{fmt}"
+        column.download_button(
+            f"{what} ({fmt.upper()})", table_bytes(shown, fmt), file_name=file_name, mime=FORMATS[fmt],
+            key=f"{key}_{fmt}", on_click=record, args=(home, what, file_name, len(shown), holds_personal(shown)),
+        )
+
+
+def file_button(home: Path, label: str, data: bytes, file_name: str, key: str, *, what: str,
+                rows: int | None = None, personal: bool = False, container=st, **kwargs) -> None:
+    """A download button for bytes already made (a zip, a log export), audited on click."""
+    fmt = file_name.rsplit(".", 1)[-1]
+    container.download_button(label, data, file_name=file_name, mime=FORMATS.get(fmt, "application/octet-stream"),
+                              key=key, on_click=record, args=(home, what, file_name, rows, personal), **kwargs)
