@@ -36,8 +36,9 @@ if info.name == DEMO_DATASET:
 top = st.columns(3)
 top[0].metric("Transactions", figures["rows"], border=True)
 top[1].metric("Frauds", figures["frauds"], border=True, help="Transactions labelled fraudulent.")
-top[2].metric("Fraud rate", figures["fraud_rate"], border=True,
-              help="Frauds as a share of all loaded transactions.")
+top[2].metric("Frauds among all rows", figures["fraud_rate"], border=True,
+              help="Frauds as a share of all loaded transactions, labelled or not. The Overview and "
+                   "Explore pages give the fraud rate among labelled transactions.")
 bottom = st.columns(3)
 bottom[0].metric("First transaction", figures["first"], border=True, help=f"Date in {tz} time.")
 bottom[1].metric("Last transaction", figures["last"], border=True, help=f"Date in {tz} time.")
@@ -61,6 +62,16 @@ if loads_data:
         "page, check how its columns map onto the standard transaction, and ingest it. Rows that "
         "cannot be read are set aside with a reason you can download.",
     ]
+if auth.may_open(auth.role(), "pages/alerts.py"):
+    steps += [
+        "- **Work the alerts**: the Alerts page raises alerts with the champion model at the live "
+        "threshold and lists them by expected loss; open one to see why it scored high and record "
+        "a disposition, which becomes a label for the next training.",
+        "- **Change a threshold or champion with four eyes**: propose it on the Thresholds or Models "
+        "page; a second analyst or admin approves it on the Approvals page.",
+    ]
+steps.append("- **Watch the model**: the Monitoring page shows score drift (PSI), alert volume and "
+             "precision, the estimated share of fraud the threshold misses, and label maturity.")
 steps.append("- **Switch dataset**: pick the active dataset in the sidebar; every page follows it.")
 st.markdown("\n".join(steps))
 links = st.columns(3)

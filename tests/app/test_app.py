@@ -79,7 +79,7 @@ def test_first_start_builds_the_demo_and_home_shows_its_figures(app, app_home):
     shown = metrics(app)
     assert shown["Transactions"] == f"{info.rows:,}"
     assert shown["Frauds"] == f"{info.frauds:,}"
-    assert shown["Fraud rate"] == f"{info.frauds / info.rows:.2%}"
+    assert shown["Frauds among all rows"] == f"{info.frauds / info.rows:.2%}"
     assert shown["Rejected at ingest"] == f"{info.rejected:,}"
     assert shown["First transaction"].startswith("2025-01-01")
     assert app.session_state["active_dataset"] == DEMO_DATASET
