@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from fraudlens import analytics, export
+from fraudlens import analytics, export, operating
 from fraudlens.analytics import Filters
 from fraudlens.config import DEMO_DATASET, Settings
 from fraudlens.store import Store
@@ -89,7 +89,8 @@ def test_overview_and_explore(server, page: Page, artifacts: Path, library: Stor
     k = analytics.kpis(library, DEMO_DATASET, period)
     assert metric(page, "Transactions") == f"{k.current.transactions:,}"
     assert metric(page, "Fraud rate") == f"{k.current.fraud_rate:.2%}"
-    expect(page.get_by_text("No live operating point yet", exact=False)).to_be_visible()
+    live = operating.live_point(server.home, "demo_xgboost")  # set at first start
+    assert metric(page, "Alert precision") == f"{live.point.precision:.1%}"
     assert_clean(page, console_errors)
     screenshot(page, artifacts / "overview.png")
 
