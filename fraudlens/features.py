@@ -369,7 +369,8 @@ def reason_text(name: str, value: float, description: str | None = None) -> str:
                          ("merchant_count_", "the merchant had {v:,.0f} transactions over {w}"),
                          ("merchant_fraud_rate_", "the merchant's known-fraud rate over {w} is {p:.1f}%")):
         if name.startswith(prefix):
-            return text.format(v=value, p=100 * value, w=name[len(prefix):])
+            text = text.format(v=value, p=100 * value, w=name[len(prefix):])
+            return text.replace(" 1 transactions", " 1 transaction")
     if name.endswith("_changed") and value:
         return f"the {name[:-8].replace('_', ' ')} changed since the account's previous transaction"
     if name.endswith("_new_for_account") and value:
