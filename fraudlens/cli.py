@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--model", required=True, help="MODEL or MODEL@VERSION")
     ex.add_argument("--transaction-id", required=True)
     ex.add_argument("--json", action="store_true")
+
+    be = sub.add_parser("bench", help="run the benchmark suite (bench/suite.py) and write its report")
+    be.add_argument("--rows", type=int, default=1_000_000, help="transactions to generate (default 1,000,000)")
+    be.add_argument("--json", action="store_true", help="print the JSON report instead of the table")
+    be.add_argument("--out", help="folder for suite-ROWS.md/.json (default bench/results from 1M rows, "
+                                  "else a new temporary folder)")
+    be.add_argument("--work", help="folder for the generated data, reused by later runs (default bench/work/suite)")
     cli_ops.add_parsers(sub)
     return parser
 
@@ -275,5 +282,16 @@ def _explain(args) -> int:
     return 0
 
 
+def _bench(args) -> int:
+    # The suite lives in the repository's bench/ folder, beside the package.
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    from bench import suite
+
+    return suite.run(args.rows, args.json, out=args.out, work=args.work)
+
+
 COMMANDS = {"generate": _generate, "ingest": _ingest, "datasets": _datasets, "profile": _profile,
-            "train": _train, "score": _score, "models": _models, "explain": _explain, **cli_ops.COMMANDS}
+            "train": _train, "score": _score, "models": _models, "explain": _explain, "bench": _bench,
+            **cli_ops.COMMANDS}

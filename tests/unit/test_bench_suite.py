@@ -1,0 +1,165 @@
+"""The benchmark suite: its pandas equivalents give the library's answers, its checks catch a
+wrong answer, and ``python -m fraudlens bench --json`` runs end to end. No timing is asserted."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bench import pandas_baseline as pb
+from bench import suite
+from fraudlens import analytics, datasets
+from fraudlens.analytics import Filters
+from fraudlens.config import settings
+from fraudlens.store import Store
+
+ROWS = 20_000
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    """A 20k-row set built, trained and scored by the suite's own build steps."""
+    folder = tmp_path_factory.mktemp("bench-work")
+    suite.prepare(folder, ROWS, suite.SEED)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def ctx(work) -> suite.Context:
+    built = suite.prepare(work, ROWS, suite.SEED)  # everything is reused
+    cfg = replace(settings(), home=work / "home", timezone=suite.TZ, memory_limit="1GB", threads=2)
+    info = datasets.read(cfg.home, built.dataset)
+    df = pb.load(datasets.part_paths(cfg.home, info), built.scores, suite.TZ)
+    store = Store(cfg)
+    try:
+        options = analytics.filter_options(store, built.dataset)
+    finally:
+        store.close()
+    return suite.Context(cfg, built.dataset, built.model, df, options)
+
+
+def answers(m: suite.Measure, ctx: suite.Context, calls: int | None = None) -> list[tuple]:
+    """(arg, library answer, pandas answer) for the measure's first ``calls`` args."""
+    store = Store(ctx.cfg)
+    try:
+        return [(a, m.library(store, a), m.pandas(a)) for a in m.args[:calls or len(m.args)]]
+    finally:
+        store.close()
+
+
+def test_build_is_reused(work):
+    again = suite.prepare(work, ROWS, suite.SEED)
+    assert set(again.record) == {"generate", "ingest", "features", "train", "score"}
+    assert again.record["score"]["model"] == again.model
+    assert again.scores.is_file()
+
+
+def test_dashboard_pandas_agrees_with_library(ctx):
+    for m in suite.dashboard_measures(ctx):
+        for arg, lib, pan in answers(m, ctx):
+            assert m.compare(lib, pan) == [], (m.name, suite.describe(arg))
+
+
+def test_kpis_and_heatmap_agree_on_plain_numbers(ctx):
+    """The checks aside: the library's figures equal pandas' figures read off directly."""
+    last = ctx.options.last_date
+    f = Filters(date_from=last - timedelta(days=13), date_until=last, channels=("online",))
+    store = Store(ctx.cfg)
+    try:
+        kpis = analytics.kpis(store, ctx.dataset, f)
+        heat = analytics.hour_weekday_heatmap(store, ctx.dataset, f)
+    finally:
+        store.close()
+    expected = pb.kpis(ctx.df, f)
+    assert kpis.current.transactions == expected["current"]["transactions"] > 0
+    assert kpis.current.frauds == expected["current"]["frauds"]
+    assert kpis.previous.transactions == expected["previous"]["transactions"] > 0
+    assert kpis.current.fraud_amount == pytest.approx(expected["current"]["fraud_amount"], rel=1e-9)
+    local = ctx.df["local_time"]
+    online = ctx.df[(ctx.df["channel"] == "online") & (local >= pd.Timestamp(f.date_from))
+                    & (local < pd.Timestamp(last + timedelta(days=1)))]
+    monday_9 = online[(online["local_time"].dt.day_of_week == 0) & (online["local_time"].dt.hour == 9)]
+    cell = heat[(heat["weekday"] == 1) & (heat["hour"] == 9)].iloc[0]
+    assert cell["transactions"] == len(monday_9)
+    assert heat["transactions"].sum() == len(online) == kpis.current.transactions
+
+
+def test_thresholds_explanation_queue_and_psi_agree(ctx):
+    measures = [*suite.threshold_measures(ctx), suite.explain_measure(ctx), suite.alert_measure(ctx),
+                suite.psi_measure(ctx)]
+    for m in measures:
+        pairs = answers(m, ctx, m.pandas_calls)
+        assert pairs
+        for arg, lib, pan in pairs:
+            assert m.compare(lib, pan) == [], (m.name, arg)
+    queue = next(m for m in measures if m.name.startswith("alert queue"))
+    first = queue.library(None, "expected_loss")
+    assert first.total > 0 and len(first.rows) == min(first.total, suite.QUEUE_ROWS)
+
+
+def test_checks_catch_wrong_answers(ctx):
+    """Each kind of check fails on a slightly wrong pandas answer."""
+    last = ctx.options.last_date
+    f = Filters(date_from=last - timedelta(days=29), date_until=last)
+    store = Store(ctx.cfg)
+    try:
+        kpis = analytics.kpis(store, ctx.dataset, f)
+        heat = analytics.hour_weekday_heatmap(store, ctx.dataset, f)
+        top = analytics.top_entities(store, ctx.dataset, f, "merchant_id", 15)
+        page = analytics.transactions_page(store, ctx.dataset, f, limit=20)
+    finally:
+        store.close()
+    wrong_kpis = pb.kpis(ctx.df, f)
+    wrong_kpis["previous"]["frauds"] += 1
+    assert suite.compare_kpis(kpis, wrong_kpis)
+    wrong_heat = pb.hour_weekday_heatmap(ctx.df, f)
+    wrong_heat.loc[40, "fraud_amount"] += 0.01
+    assert suite.compare_heatmap(heat, wrong_heat)
+    assert suite.compare_heatmap(heat, pb.hour_weekday_heatmap(ctx.df, f.replace(date_from=last)))
+    assert suite.compare_top(top, pb.top_entities(ctx.df, f, "merchant_id", 14))
+    wrong_top = pb.top_entities(ctx.df, f, "merchant_id", 15)
+    wrong_top.loc[2, "transactions"] += 1
+    assert suite.compare_top(top, wrong_top)
+    wrong_page = pb.transactions_page(ctx.df, f, "transaction_datetime", True, 20)
+    assert suite.compare_page(page, wrong_page) == []
+    assert suite.compare_page(page, wrong_page.iloc[[1, 0, *range(2, 20)]])
+    assert suite.compare_psi(0.1, 0.1 + 2 * suite.PSI_TOLERANCE)
+
+
+def test_pandas_local_time_is_lima(ctx):
+    first = ctx.df.iloc[0]
+    assert first["local_time"] == first["transaction_datetime"] - pd.Timedelta(hours=5)
+    assert np.issubdtype(ctx.df["local_time"].dtype, np.datetime64)
+
+
+def test_cli_bench_json(run_cli, work, tmp_path):
+    out = tmp_path / "results"
+    done = run_cli("bench", "--rows", ROWS, "--json", "--out", out, "--work", work, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout)
+    assert {"rows", "seed", "date", "machine", "versions", "dataset", "build", "queries", "agreement",
+            "targets"} <= set(report)
+    assert report["rows"] == ROWS
+    assert {"cores", "ram_gib"} <= set(report["machine"])
+    assert {"python", "duckdb", "pandas", "xgboost", "streamlit"} <= set(report["versions"])
+    assert report["agreement"]["ok"] is True
+    steps = {b["step"].split(" ")[0] for b in report["build"]}
+    assert {"generate", "ingest", "features", "scoring", "baseline:"} <= steps
+    assert all(b["reused"] for b in report["build"] if not b["step"].startswith("baseline"))
+    for q in report["queries"]:
+        assert {"name", "cold_ms", "warm_median_ms", "warm_p95_ms", "pandas_median_ms", "ratio", "agree",
+                "target", "status"} <= set(q)
+        assert q["agree"] is True, q["mismatches"]
+    assert json.loads((out / f"suite-{ROWS}.json").read_text())["rows"] == ROWS
+    assert "| measure |" in (out / f"suite-{ROWS}.md").read_text()
+
+
+def test_cli_bench_refuses_too_few_rows(run_cli):
+    done = run_cli("bench", "--rows", "50")
+    assert done.returncode == 2
+    assert "rows" in done.stderr and "Traceback" not in done.stderr
