@@ -84,14 +84,19 @@ def _reason(row: pd.Series) -> str:
 
 
 def explain_transaction(dataset: str, model_ref: str, transaction_id: str,
-                        cfg: Settings | None = None) -> Explanation:
-    """Explain one transaction with its point-in-time features, reading only its own history."""
+                        cfg: Settings | None = None, loaded=None) -> Explanation:
+    """Explain one transaction with its point-in-time features, reading only its own history.
+
+    ``loaded`` is the model as ``registry.load_model`` returned it for ``model_ref`` (a caller
+    explaining many transactions loads and verifies it once); by default it is loaded here.
+    """
     from fraudlens import registry
     from fraudlens.train import predict
 
     cfg = cfg or settings()
     name, version = registry.parse_ref(model_ref)
-    loaded = registry.load_model(name, version, home=cfg.home)
+    if loaded is None:
+        loaded = registry.load_model(name, version, home=cfg.home)
     meta = loaded.metadata
     spec = feats.FeatureSpec.from_dict(meta["feature_spec"])
     names = meta["features"]

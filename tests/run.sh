@@ -28,3 +28,4 @@ run_pytest -m e2e -q
 .venv/bin/python bench/dashboard.py --smoke
 .venv/bin/python bench/thresholds_bench.py --smoke
 .venv/bin/python bench/ml.py --smoke
+.venv/bin/python -m fraudlens bench --rows 100000

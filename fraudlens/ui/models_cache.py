@@ -388,7 +388,15 @@ def _explanation(home: str, dataset: str, name: str, version: int, stamp: int, d
     if "feature_spec" not in meta:
         raise ModelError(f"Model {name} v{version} was imported: FraudLens does not know how to compute "
                          "its features, so it cannot explain its scores. Choose a model trained here.")
-    return explain.explain_transaction(dataset, f"{name}@{version}", transaction_id, cfg=cfg_for(home))
+    return explain.explain_transaction(dataset, f"{name}@{version}", transaction_id, cfg=cfg_for(home),
+                                       loaded=_loaded_model(home, name, version, stamp))
+
+
+@st.cache_resource(ttl=TTL, max_entries=4, show_spinner=False)
+def _loaded_model(home: str, name: str, version: int, stamp: int) -> registry.LoadedModel:
+    """A model version verified against its signed manifest and loaded once per process (and
+    again whenever its folder changes, ``stamp``); read-only afterwards."""
+    return registry.load_model(name, version, home=home)
 
 
 def transaction(home: Path, dataset: str, transaction_id: str) -> dict:
