@@ -126,14 +126,6 @@ def switch_page(path: str) -> None:
     st.switch_page(str(ROOT / path))
 
 
-def spec_of(page, role: str) -> str | None:
-    """The path of the ``st.Page`` that :func:`navigation` made for ``role`` (by its title)."""
-    for spec in pages_for(role):
-        if spec.title == getattr(page, "title", None):
-            return spec.path
-    return None
-
-
 # ---------------------------------------------------------------------------------------------
 # Role map (sign-in mode)
 # ---------------------------------------------------------------------------------------------

@@ -67,20 +67,20 @@ def ensure_frame(page: str | None = None) -> Path:
 
     When a page file runs on its own (a browser's first request for a page URL, or AppTest),
     this does what ``app.py`` does: registers the role's pages with ``st.navigation`` (so the
-    menu is the role's) and, if the role may not open ``page`` (e.g. ``"pages/explore.py"``),
-    runs the page navigation chose instead and stops.
+    menu is the role's), runs the page navigation chose (this one, or the role's default page
+    when the role may not open ``page``, e.g. ``"pages/explore.py"``) and stops.
     """
     if st.session_state.get(_FRAMED):
         home = state.home()
     else:
         configure_page()
-        role = auth.current_role()
-        target = st.navigation(auth.navigation(role))
-        home = draw_frame()
-        if page is not None and auth.spec_of(target, role) != page:
-            with framed():
-                target.run()
-            st.stop()
+        target = st.navigation(auth.navigation(auth.current_role()))
+        draw_frame()
+        # Run the page navigation chose (this file, or the role's default when the role may not
+        # open it) as that navigation page, so its widgets keep the same ids on the next run.
+        with framed():
+            target.run()
+        st.stop()
     if page:
         auth.require(page)
     return home
