@@ -25,8 +25,15 @@ def configure_page() -> None:
     st.set_page_config(page_title=PAGE_TITLE, layout="wide")
 
 
+# Tables are downloaded through the pages' own buttons, which escape formula cells and write the
+# audit log; the grid's built-in CSV button would do neither.
+HIDE_GRID_DOWNLOAD = ('<style>[data-testid="stElementToolbar"] button[aria-label="Download as CSV"]'
+                      '{display: none;}</style>')
+
+
 def draw_frame() -> Path:
     """Prepare the demo on first start and draw the sidebar; returns the data folder."""
+    st.html(HIDE_GRID_DOWNLOAD)
     home = state.home()
     bootstrap.ensure_demo(home)
     draw_sidebar(home)
