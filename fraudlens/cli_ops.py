@@ -98,6 +98,38 @@ def add_parsers(sub) -> None:
     ex.add_argument("--out", required=True)
     ex.add_argument("--user")
 
+    add_proposal_parsers(sub)
+
+
+def add_proposal_parsers(sub) -> None:
+    """``proposals``: four-eyes changes of the live operating point and the champion."""
+    pr = sub.add_parser("proposals", help="propose, list, approve or reject threshold and champion changes")
+    pr_sub = pr.add_subparsers(dest="proposals_command", required=True, parser_class=type(pr))
+    pl = pr_sub.add_parser("list", help="proposals, newest first")
+    pl.add_argument("--status", choices=["pending", "approved", "rejected"])
+    pl.add_argument("--model")
+    pl.add_argument("--json", action="store_true")
+    pp = pr_sub.add_parser("propose", help="propose a live threshold (--threshold) or a champion (--champion)")
+    pp.add_argument("--model", required=True, help="MODEL@VERSION (or MODEL: its champion, else latest)")
+    what = pp.add_mutually_exclusive_group(required=True)
+    what.add_argument("--threshold", type=float)
+    what.add_argument("--champion", action="store_true")
+    pp.add_argument("--comment", required=True)
+    pp.add_argument("--user")
+    pp.add_argument("--json", action="store_true")
+    for name, verb in (("approve", "approve (a second person: not the proposer)"), ("reject", "reject")):
+        dp = pr_sub.add_parser(name, help=f"{verb} a pending proposal")
+        dp.add_argument("id", type=int)
+        dp.add_argument("--role", required=True, choices=["analyst", "admin"],
+                        help="the role you act in (recorded; the command line has no sign-in)")
+        dp.add_argument("--comment", required=name == "reject", default="")
+        dp.add_argument("--user")
+        dp.add_argument("--json", action="store_true")
+    ev = pr_sub.add_parser("evidence", help="write the evidence pack (zip) of an approved proposal")
+    ev.add_argument("id", type=int)
+    ev.add_argument("--out", required=True)
+    ev.add_argument("--user")
+
 
 def _alerts(args) -> int:
     return {"raise": _raise, "list": _list, "dispose": _dispose, "estimate": _estimate}[args.alerts_command](args)
@@ -233,4 +265,75 @@ def record(action: str, detail: dict) -> None:
         print(f"warning: {action} succeeded but could not be written to the audit log: {exc}", file=sys.stderr)
 
 
-COMMANDS = {"alerts": _alerts, "audit": _audit}
+def _proposals(args) -> int:
+    return {"list": _proposals_list, "propose": _propose, "approve": _decide, "reject": _decide,
+            "evidence": _evidence}[args.proposals_command](args)
+
+
+def _proposal_json(p) -> dict:
+    return {"id": p.id, "kind": p.kind, "model": p.model, "version": p.version, "status": p.status,
+            "threshold": p.payload.get("threshold"), "comment": p.comment, "proposed_by": p.proposed_by,
+            "proposed_at": p.proposed_at, "decided_by": p.decided_by, "decided_at": p.decided_at}
+
+
+def _proposals_list(args) -> int:
+    from fraudlens import governance
+
+    found = [governance.get(int(i)) for i in governance.proposals(args.status, args.model)["id"]]
+    if args.json:
+        print(json.dumps([_proposal_json(p) for p in found], indent=1))
+        return 0
+    for p in found:
+        change = f"threshold {p.payload['threshold']:.4f}" if p.kind == "operating_point" else "champion"
+        print(f"#{p.id:<4} {p.status:<9} {p.model} v{p.version} {change:<18} by {p.proposed_by} "
+              f"({p.proposed_at[:16]}): {p.comment}")
+    if not found:
+        print("no proposals")
+    return 0
+
+
+def _propose(args) -> int:
+    from fraudlens import governance, operating
+    from fraudlens.config import settings
+
+    name, version = operating.resolve(settings().home, args.model)
+    kind, payload = ("champion", {}) if args.champion else ("operating_point", {"threshold": args.threshold})
+    p = governance.propose(kind, name, version, payload, args.comment, acting_user(args.user))
+    if args.json:
+        print(json.dumps(_proposal_json(p)))
+        return 0
+    print(f"proposal #{p.id}: {kind.replace('_', ' ')} for {name} v{version}, waiting for a second person")
+    return 0
+
+
+def _decide(args) -> int:
+    from fraudlens import governance
+
+    decide = governance.approve if args.proposals_command == "approve" else governance.reject
+    p = decide(args.id, acting_user(args.user), args.role, args.comment)
+    if args.json:
+        print(json.dumps(_proposal_json(p)))
+        return 0
+    print(f"proposal #{p.id} {p.status} by {p.decided_by}")
+    return 0
+
+
+def _evidence(args) -> int:
+    from pathlib import Path
+
+    from fraudlens import audit, evidence, files
+
+    data = evidence.evidence_pack(args.id)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    tmp.write_bytes(data)
+    files.fsync_path(tmp)
+    tmp.replace(out)
+    audit.record(acting_user(args.user), audit.EXPORT, {"what": "evidence_pack", "proposal_id": args.id,
+                                                        "file": out.name})
+    print(f"evidence pack of proposal #{args.id} written to {out} ({len(data):,} bytes)")
+    return 0
+
+
+COMMANDS = {"alerts": _alerts, "audit": _audit, "proposals": _proposals}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from datetime import date
 
 import numpy as np
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 import opsdata
-from fraudlens import alerts, audit, governance, ops
+from fraudlens import alerts, audit, governance, operating, ops
 from fraudlens.errors import FraudLensError
 from fraudlens.explain import explain_transaction
 from fraudlens.scoring import score_dataset
@@ -346,3 +347,27 @@ def test_cli_raises_lists_and_disposes(cfg, run_cli, home):
     assert bad.returncode == 2 and "no alert" in bad.stderr and "Traceback" not in bad.stderr
     nolive = run_cli("alerts", "raise", "--dataset", DATASET, "--model", MODEL, **env)
     assert nolive.returncode == 2 and "--threshold" in nolive.stderr
+
+
+def test_cli_four_eyes_from_proposal_to_evidence(cfg, run_cli, tmp_path):
+    env = {"FRAUDLENS_HOME": str(cfg.home)}
+    proposed = run_cli("proposals", "propose", "--model", f"{MODEL}@1", "--threshold", "0.6",
+                       "--comment", "fits the team", "--user", "rosa", "--json", **env)
+    assert proposed.returncode == 0, proposed.stderr
+    pid = json.loads(proposed.stdout)["id"]
+    pending = json.loads(run_cli("proposals", "list", "--status", "pending", "--json", **env).stdout)
+    assert [p["id"] for p in pending] == [pid] and pending[0]["threshold"] == 0.6
+    own = run_cli("proposals", "approve", str(pid), "--role", "analyst", "--user", "rosa", **env)
+    assert own.returncode == 2 and "cannot approve" in own.stderr and "Traceback" not in own.stderr
+    assert operating.live_point(cfg.home, MODEL) is None
+    approved = run_cli("proposals", "approve", str(pid), "--role", "admin", "--user", "luis", "--comment", "ok",
+                       **env)
+    assert approved.returncode == 0, approved.stderr
+    assert operating.live_point(cfg.home, MODEL).point.threshold == 0.6
+    pack = tmp_path / "evidence.zip"
+    written = run_cli("proposals", "evidence", str(pid), "--out", str(pack), "--user", "luis", **env)
+    assert written.returncode == 0 and zipfile.ZipFile(pack).testzip() is None
+    actions = [e.action for e in audit.entries(limit=4, newest_first=False, cfg=cfg)]
+    assert actions == [audit.PROPOSAL, audit.APPROVAL, audit.OPERATING_POINT, audit.EXPORT]
+    rejected = run_cli("proposals", "reject", str(pid), "--role", "admin", "--comment", "late", **env)
+    assert rejected.returncode == 2 and "already approved" in rejected.stderr
