@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appdemo import module_demo, ok, private_copy
+
 from fraudlens import alerts, audit, operating
-from fraudlens.demo import DEMO_MODEL, build_demo
+from fraudlens.demo import DEMO_MODEL
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 DEMO_ROWS = 5_000
@@ -25,8 +27,7 @@ THRESHOLD = 0.5
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Path:
     """One demo (dataset, champion, live threshold) for the module; each test works on a copy."""
-    folder = tmp_path_factory.mktemp("alerts_page") / "home"
-    build_demo(folder, DEMO_ROWS)
+    folder = module_demo(tmp_path_factory, "alerts_page", DEMO_ROWS)
     point = operating.threshold_inputs(folder, REF, "America/Lima").table.at(THRESHOLD)
     operating.save(folder, REF, point, "risk lead", "Agreed at the risk committee")
     return folder
@@ -34,21 +35,13 @@ def demo_home(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def home(home, demo_home, monkeypatch) -> Path:
-    """A private copy of the demo as ``FRAUDLENS_HOME`` (caches are keyed by that folder)."""
-    shutil.copytree(demo_home, home.home)
-    monkeypatch.setenv("FRAUDLENS_DEMO_ROWS", str(DEMO_ROWS))
-    return Path(home.home)
+    return private_copy(demo_home, home, monkeypatch, DEMO_ROWS)
 
 
 @pytest.fixture
 def raised(home) -> alerts.RaiseResult:
     """Alerts raised with the library, as the page would."""
     return alerts.raise_alerts("demo", DEMO_MODEL, seed=7, user="setup")
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def open_page(role: str = "analyst", **state) -> AppTest:

@@ -8,7 +8,6 @@ local-mode name box, ``user_name``, sets who is acting).
 from __future__ import annotations
 
 import io
-import shutil
 import sqlite3
 import zipfile
 from pathlib import Path
@@ -16,9 +15,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appdemo import module_demo, ok, private_copy
+
 from fraudlens import audit, governance, operating, registry
 from fraudlens.config import DEMO_DATASET
-from fraudlens.demo import DEMO_MODEL, build_demo
+from fraudlens.demo import DEMO_MODEL
 from fraudlens.train import train
 from fraudlens.ui import auth, governance_view
 
@@ -35,22 +36,12 @@ ALLOWED = {"executive": set(), "supervisor": set(), "analyst": {"pages/approvals
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Path:
     """One demo (dataset + champion model) for the module; each test works on a copy."""
-    folder = tmp_path_factory.mktemp("governance_pages") / "home"
-    build_demo(folder, DEMO_ROWS)
-    return folder
+    return module_demo(tmp_path_factory, "governance_pages", DEMO_ROWS)
 
 
 @pytest.fixture
 def home(home, demo_home, monkeypatch) -> Path:
-    """A private copy of the demo as ``FRAUDLENS_HOME`` (caches are keyed by that folder)."""
-    shutil.copytree(demo_home, home.home)
-    monkeypatch.setenv("FRAUDLENS_DEMO_ROWS", str(DEMO_ROWS))
-    return Path(home.home)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return private_copy(demo_home, home, monkeypatch, DEMO_ROWS)
 
 
 def open_page(page: str, role: str = "analyst", name: str = "") -> AppTest:

@@ -17,8 +17,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appdemo import module_demo, ok, private_copy
+
 from fraudlens import explain, governance, importance, metrics, operating, registry
-from fraudlens.demo import DEMO_MODEL, build_demo
+from fraudlens.demo import DEMO_MODEL
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 DEMO_ROWS = 20_000
@@ -29,22 +31,12 @@ TZ = "America/Lima"
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Path:
     """One demo (dataset + champion model) for the module; each test works on a copy."""
-    folder = tmp_path_factory.mktemp("model_pages") / "home"
-    build_demo(folder, DEMO_ROWS)
-    return folder
+    return module_demo(tmp_path_factory, "model_pages", DEMO_ROWS)
 
 
 @pytest.fixture
 def home(home, demo_home, monkeypatch) -> Path:
-    """A private copy of the demo as ``FRAUDLENS_HOME`` (caches are keyed by that folder)."""
-    shutil.copytree(demo_home, home.home)
-    monkeypatch.setenv("FRAUDLENS_DEMO_ROWS", str(DEMO_ROWS))
-    return Path(home.home)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return private_copy(demo_home, home, monkeypatch, DEMO_ROWS)
 
 
 def open_page(page: str, **state) -> AppTest:

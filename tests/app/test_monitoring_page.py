@@ -17,9 +17,11 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from appdemo import module_demo, ok, private_copy
+
 from fraudlens import alerts, missed, monitor, operating
 from fraudlens.config import settings
-from fraudlens.demo import DEMO_MODEL, build_demo
+from fraudlens.demo import DEMO_MODEL
 from fraudlens.ui import auth
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
@@ -32,8 +34,7 @@ THRESHOLD = 0.3
 @pytest.fixture(scope="module")
 def demo_home(tmp_path_factory) -> Path:
     """One demo (dataset, champion, live threshold, scores kept under .monitor) for the module."""
-    folder = tmp_path_factory.mktemp("monitoring_page") / "home"
-    build_demo(folder, DEMO_ROWS)
+    folder = module_demo(tmp_path_factory, "monitoring_page", DEMO_ROWS)
     point = operating.threshold_inputs(folder, REF, "America/Lima").table.at(THRESHOLD)
     operating.save(folder, REF, point, "risk lead", "Agreed at the risk committee")
     monitor.dataset_scores("demo", REF, dataclasses.replace(settings(), home=folder))
@@ -58,10 +59,7 @@ def worked_home(demo_home, tmp_path_factory) -> Path:
 
 
 def copy_home(source: Path, home, monkeypatch) -> Path:
-    """A private copy as ``FRAUDLENS_HOME`` (the page's caches are keyed by that folder)."""
-    shutil.copytree(source, home.home)
-    monkeypatch.setenv("FRAUDLENS_DEMO_ROWS", str(DEMO_ROWS))
-    return Path(home.home)
+    return private_copy(source, home, monkeypatch, DEMO_ROWS)
 
 
 @pytest.fixture
@@ -72,11 +70,6 @@ def fresh(home, demo_home, monkeypatch) -> Path:
 @pytest.fixture
 def worked(home, worked_home, monkeypatch) -> Path:
     return copy_home(worked_home, home, monkeypatch)
-
-
-def ok(at: AppTest) -> AppTest:
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def open_page(role: str = "analyst", **state) -> AppTest:
