@@ -598,8 +598,10 @@ def kpis(store: Store, dataset: str, filters: Filters) -> Kpis:
     The previous period has the same number of days and ends the day before ``date_from``.
     Open date bounds are the data's first and last local day.
     """
-    options = filter_options(store, dataset)
-    start, end = period_bounds(filters, options)
+    if filters.date_from and filters.date_until:  # the pages always give both: no extra scan
+        start, end = filters.date_from, filters.date_until
+    else:
+        start, end = period_bounds(filters, filter_options(store, dataset))
     if start is None or end is None:  # empty dataset
         return Kpis(None, None, None, None, PeriodFigures(), None)
     current = filters.replace(date_from=start, date_until=end)
@@ -827,13 +829,30 @@ def _check_count(value: object, name: str, low: int, high: int) -> int:
     return int(value)
 
 
-def transactions_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, object] | None,
-                     sort: str, descending: bool, limit: int, offset: int) -> tuple[str, dict]:
-    """Rows matching ``filters`` and ``extra``, sorted, ``limit + 1`` of them from ``offset``."""
+def page_keys_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, object] | None,
+                  sort: str, descending: bool, limit: int, offset: int) -> tuple[str, dict]:
+    """Ids and sort keys of the rows matching ``filters`` and ``extra``, sorted, ``limit + 1``
+    of them from ``offset``: a Top-N that reads two columns, not the page's every column."""
     order = check_identifier(sort, SORT_COLUMNS, "sort")
     limit = _check_count(limit, "limit", 1, MAX_LIMIT)
     offset = _check_count(offset, "offset", 0, 10**12)
+    p = _Params()
+    sql = (f"SELECT {_col('transaction_id')} AS page_id, {order} AS page_key FROM {table} "
+           f"{_matching(p, filters, extra, zone)} {_sorting(order, sort, descending)} "
+           f"LIMIT {p.bind('limit_plus_one', limit + 1)} OFFSET {p.bind('offset', offset)}")
+    return sql, dict(p)
+
+
+def _sorting(order: str, sort: str, descending: bool) -> str:
     direction = "DESC" if descending else "ASC"
+    tie = "" if sort == "transaction_id" else f", {_col('transaction_id')} {direction}"
+    return f"ORDER BY {order} {direction} NULLS LAST{tie}"
+
+
+def page_rows_sql(table: str, zone: LocalZone, keys: pd.DataFrame, sort: str, descending: bool) -> tuple[str, dict]:
+    """The PAGE_COLUMNS of the rows ``keys`` names, in page order. The key range is given too:
+    DuckDB then skips the row groups (and rows) outside it before reading the wide columns."""
+    order = check_identifier(sort, SORT_COLUMNS, "sort")
     p = _Params()
     label = _col(LABEL)
     columns = []
@@ -845,11 +864,12 @@ def transactions_sql(table: str, zone: LocalZone, filters: Filters, extra: Mappi
                            "ELSE 'unknown' END AS label")
         else:
             columns.append(_col(name))
-    where = _matching(p, filters, extra, zone)
-    tie = "" if sort == "transaction_id" else f", {_col('transaction_id')} {direction}"
-    sql = (f"SELECT {', '.join(columns)} FROM {table} {where} "
-           f"ORDER BY {order} {direction} NULLS LAST{tie} "
-           f"LIMIT {p.bind('limit_plus_one', limit + 1)} OFFSET {p.bind('offset', offset)}")
+    clauses = [f"list_contains({p.bind('page_ids', keys['page_id'].astype(str).tolist())}, "
+               f"{_col('transaction_id')})"]
+    present = keys["page_key"].dropna()
+    if len(keys) and len(present) == len(keys) and sort != "transaction_id":
+        clauses.append(f"{order} BETWEEN {p.bind('key_low', present.min())} AND {p.bind('key_high', present.max())}")
+    sql = f"SELECT {', '.join(columns)} FROM {table} {_where_sql(clauses)} {_sorting(order, sort, descending)}"
     return sql, dict(p)
 
 
@@ -873,8 +893,10 @@ def transactions_page(store: Store, dataset: str, filters: Filters,
         fraud/legit/unknown); ``more`` is True when at least one row follows (``limit + 1`` rows
         are fetched to know, never counted).
     """
+    keys = _run(store, "page_keys", dataset,
+                lambda t, zone: page_keys_sql(t, zone, filters, extra, sort, descending, limit, offset))
     frame = _run(store, "transactions_page", dataset,
-                 lambda t, zone: transactions_sql(t, zone, filters, extra, sort, descending, limit, offset))
+                 lambda t, zone: page_rows_sql(t, zone, keys, sort, descending))
     more = len(frame) > limit
     return TransactionsPage(rows=frame.head(limit).reset_index(drop=True), offset=offset,
                             limit=limit, more=more)

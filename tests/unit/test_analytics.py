@@ -461,3 +461,19 @@ def test_an_empty_selection_gives_empty_tables_not_errors(data):
     assert an.daily_series(store, "d", f).empty
     page = an.transactions_page(store, "d", f)
     assert page.rows.empty and not page.more and page.first == 0
+
+
+@pytest.mark.parametrize("sort", ["merchant_id", "account_balance", "transaction_datetime"])
+def test_paging_by_any_key_walks_every_row_once(data, sort):
+    store, ref = data
+    f = Filters(date_from=date(2025, 2, 10), date_until=date(2025, 2, 12))
+    rows = ref_filter(ref, f)
+    expected = rows.sort_values([sort, "transaction_id"], ascending=False, na_position="last")
+    seen, offset = [], 0
+    while True:
+        page = an.transactions_page(store, "d", f, sort=sort, descending=True, limit=97, offset=offset)
+        seen += page.rows["transaction_id"].tolist()
+        if not page.more:
+            break
+        offset += 97
+    assert seen == expected["transaction_id"].tolist()
