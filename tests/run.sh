@@ -29,3 +29,4 @@ run_pytest -m e2e -q
 .venv/bin/python bench/thresholds_bench.py --smoke
 .venv/bin/python bench/ml.py --smoke
 .venv/bin/python -m fraudlens bench --rows 100000
+.venv/bin/python bench/browser.py --smoke
