@@ -64,8 +64,17 @@ def _text(value: object, name: str) -> str:
     return value.strip()
 
 
-def _same_person(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+def identity(user: str) -> str:
+    """Who a recorded user string names, without the role the app appends in brackets:
+    ``"Ana (analyst, local mode)"`` and ``"Ana (admin, local mode)"`` are one person."""
+    text = user.strip()
+    if text.endswith(")") and " (" in text:
+        text = text[:text.rindex(" (")]
+    return text.strip().casefold()
+
+
+def same_person(a: str, b: str) -> bool:
+    return identity(a) == identity(b)
 
 
 def point_to_dict(point: OperatingPoint | None) -> dict | None:
@@ -205,7 +214,7 @@ def _decide_checks(con, proposal_id: int, user: str, role: str, approving: bool)
     proposal = _row_to_proposal(row)
     if proposal.status != "pending":
         raise GovernanceError(f"Proposal {proposal_id} was already {proposal.status} by {proposal.decided_by}.")
-    if approving and _same_person(user, proposal.proposed_by):
+    if approving and same_person(user, proposal.proposed_by):
         raise GovernanceError(f"{user} proposed this change and cannot approve it: a second person must "
                               "(four eyes).")
     return proposal
@@ -256,7 +265,8 @@ def _apply(cfg: Settings, proposal: Proposal, user: str, comment: str) -> tuple[
     if proposal.kind == "operating_point":
         point = point_from_dict(proposal.payload["point"])
         thresholds.save_operating_point(operating.log_path(cfg.home, proposal.model), proposal.model,
-                                        proposal.version, point, proposal.proposed_by, why)
+                                        proposal.version, point,
+                                        f"{proposal.proposed_by}, approved by {user}", why)
         return audit.OPERATING_POINT, {"model": proposal.model, "version": proposal.version,
                                        "threshold": point.threshold,
                                        "previous_threshold": proposal.payload.get("previous_threshold")}

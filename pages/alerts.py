@@ -96,6 +96,9 @@ def assign_ticked(home, ids: list[int]) -> None:
 def dispose_ticked(home, ids: list[int]) -> None:
     disposition = st.session_state.get("alerts_bulk_disposition")
     comment = str(st.session_state.get("alerts_bulk_comment") or "").strip()
+    if disposition is None:
+        notify("bulk", "error", "Choose a disposition first.")
+        return
     if not comment:
         notify("bulk", "error", "Write a comment first: say why these alerts get this disposition "
                                 "(it is kept with each one in the audit log).")
@@ -260,10 +263,11 @@ def draw_bulk(home, ids: list[int]) -> None:
     st.markdown(f"**{len(ids):,} selected** ({shown})")
     left, right = st.columns([1, 5], vertical_alignment="bottom")
     left.button("Assign to me", key="alerts_assign_me", on_click=assign_ticked, args=(home, ids), width="stretch")
-    with right.form("alerts_bulk_form", border=False):
+    # No default disposition and no submit on Enter: closing many alerts takes a choice and a click.
+    with right.form("alerts_bulk_form", border=False, enter_to_submit=False):
         cols = st.columns([2, 4, 1.5], vertical_alignment="bottom")
         cols[0].selectbox("Disposition", list(view.DISPOSITION_NAMES), format_func=view.DISPOSITION_NAMES.get,
-                          key="alerts_bulk_disposition")
+                          key="alerts_bulk_disposition", index=None, placeholder="Choose…")
         cols[1].text_input("Comment (required)", key="alerts_bulk_comment", max_chars=1000,
                            placeholder="e.g. Same card-testing pattern, confirmed with the customer")
         cols[2].form_submit_button(f"Dispose {len(ids):,} selected", key="alerts_bulk_dispose",

@@ -78,18 +78,20 @@ def draw_decision(home, p) -> None:
                  placeholder="Required to reject; optional to approve.")
     reason = (f"You are {me}, who proposed this change: a second person with the analyst or admin role "
               "must approve it (four eyes).") if own else None
+    if not auth.named():
+        reason = ("Type your name in the sidebar first: an approval is recorded under a person's name, and "
+                  "nobody may approve their own proposal.")
     row = st.container(horizontal=True, vertical_alignment="center")
-    row.button("Approve", key="approvals_approve", type="primary", disabled=own or not may_decide,
+    row.button("Approve", key="approvals_approve", type="primary", disabled=reason is not None or not may_decide,
                help=reason or "Makes the change live now, recorded with your name.",
                on_click=decide, args=(home, p.id, True))
     row.button("Reject", key="approvals_reject", disabled=not may_decide,
                help="Needs a comment. The proposer may reject their own proposal to withdraw it.",
                on_click=decide, args=(home, p.id, False))
     row.caption(f"Acting as **{me}**.")
-    if own:
-        local = "" if auth.auth_configured() else (
-            " In local mode, switching the role or typing a different name in the sidebar acts as "
-            "another person.")
+    if reason:
+        local = "" if auth.auth_configured() or not own else (
+            " In local mode, a different person types their own name in the sidebar.")
         st.info(reason + local)
 
 

@@ -45,8 +45,7 @@ def draw_exports(home) -> None:
     row = st.container(horizontal=True)
     for fmt, label in (("csv", "Download the log (CSV)"), ("json", "Download the log (JSON)")):
         name = f"fraudlens_audit_{date.today():%Y%m%d}.{'csv' if fmt == 'csv' else 'jsonl'}"
-        # A callable: the log is read only when someone actually downloads it.
-        row.download_button(label, lambda fmt=fmt: view.log_export(home, fmt), file_name=name,
+        row.download_button(label, view.log_export(home, fmt), file_name=name,
                             mime="text/csv" if fmt == "csv" else "application/jsonl",
                             key=f"audit_export_{fmt}", on_click=record_export, args=(home, fmt, name))
 

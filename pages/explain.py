@@ -65,7 +65,9 @@ def draw_transaction(home, dataset: str, ref: str, transaction_id: str) -> None:
                         f"below gives {exp.output:+.3f} {exp.units}"
                         + (", which is this score." if exp.units == "log-odds" else "."))
     cols[1].metric("Amount", facts["amount"], border=True)
-    cols[2].metric("Label", facts["label"], border=True, help="As recorded in the dataset.")
+    now = models_cache.label_now(home, dataset, exp.transaction_id)
+    cols[2].metric("Label", now, border=True,
+                   help=f"With alert dispositions applied; in the dataset: {facts['label']}.")
     st.markdown(f"{facts['when']} ({models_cache.timezone_name()} time). {facts['details']}  \n"
                 f"{models_cache.alert_text(exp.score, live)}")
 

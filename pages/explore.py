@@ -37,6 +37,7 @@ except FraudLensError as exc:
 st.caption(f"Dataset **{name}**: {filters.describe()} — **{total.transactions:,}** transactions, "
            f"**{total.frauds:,}** frauds. Calendar views in {tz} time. Click or box-select a chart "
            "element to see its transactions at the bottom of the page.")
+dashboard.labels_note(home, name)
 
 dashboard.draw_chart(charts.heatmap(cached.hour_weekday_heatmap(home, name, filters), tz),
                      PAGE, "heatmap", file_name="hour-weekday")

@@ -36,6 +36,7 @@ compared = (f", compared with {kpis.previous_from} to {kpis.previous_until}" if 
             else "; there is no data in the period before it to compare with")
 st.caption(f"Dataset **{name}**: {kpis.date_from} to {kpis.date_until} ({kpis.days} days, {tz} "
            f"time){compared}; {filters.describe(dates=False)}.")
+dashboard.labels_note(home, name)
 dashboard.draw_tiles(dashboard.kpi_tiles(kpis))
 
 st.subheader("Trend")

@@ -258,6 +258,13 @@ def user() -> str:
     return f"{name} ({role_}, local mode)" if name else f"{role_} (local mode)"
 
 
+def named() -> bool:
+    """True when the acting person is known by name: signed in, or a name typed in local mode."""
+    if auth_configured():
+        return True
+    return bool(" ".join(str(st.session_state.get(NAME_KEY) or "").split()))
+
+
 def role() -> str:
     """The role resolved for this run; the least privileged one if none was."""
     value = st.session_state.get(ACTIVE_ROLE)

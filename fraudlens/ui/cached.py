@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from fraudlens import analytics, datasets, export, ingest, quality
+from fraudlens import analytics, datasets, export, ingest, ops, quality
 from fraudlens.analytics import Filters
 from fraudlens.config import Settings, settings
 from fraudlens.datasets import DatasetInfo
@@ -380,3 +380,8 @@ def clear() -> None:
     for fn in (_dataset_list, _datasets_table, _profile_tables, _inspect_source, _rejects,
                _cached_analysis):
         fn.clear()
+
+
+def case_labels(home: Path, dataset: str) -> int:
+    """How many transactions of ``dataset`` carry a label from an alert disposition."""
+    return len(ops.effective_labels(home, dataset))

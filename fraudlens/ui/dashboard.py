@@ -390,3 +390,11 @@ def explain_link(page: str, ids: Sequence[str]) -> None:
     else:
         st.info(f"Transaction {chosen}: per-transaction explanations come with the Explain page, "
                 "which is not part of FraudLens yet.")
+
+
+def labels_note(home, name: str) -> None:
+    """Say so when alert dispositions have labelled transactions these figures do not count yet."""
+    n = cached.case_labels(home, name)
+    if n:
+        st.caption(f"Fraud figures use the labels as loaded; {n:,} label(s) set by alert dispositions are "
+                   "counted by the Alerts and Monitoring pages and by the next training.")

@@ -140,8 +140,8 @@ def when(text: str | None) -> str:
 
 
 def same_person(a: str, b: str) -> bool:
-    """Names as the four-eyes rule compares them (case and outer spaces ignored)."""
-    return a.strip().casefold() == b.strip().casefold()
+    """The four-eyes rule's comparison (the person, whatever role they act in)."""
+    return governance.same_person(a, b)
 
 
 # ---------------------------------------------------------------------------- proposals
@@ -257,5 +257,10 @@ def detail_json(entry: audit.Entry) -> str:
 
 
 def log_export(home: Path, fmt_: str) -> bytes:
-    """The whole log as CSV or JSON Lines (built when a download is asked for)."""
+    """The whole log as CSV or JSON Lines, built again only when the log has grown."""
+    return _log_export(str(home), fmt_, audit.head(cfg_for(home)))
+
+
+@st.cache_data(ttl=600, max_entries=4, show_spinner=False)
+def _log_export(home: str, fmt_: str, head: tuple) -> bytes:
     return audit.export(fmt_, cfg_for(home))

@@ -22,7 +22,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from fraudlens import audit, explain, governance, history, importance, jobs, metrics, model_import, operating, registry
+from fraudlens import audit, explain, governance, history, importance, jobs, labels, metrics, model_import
+from fraudlens import operating, registry
 from fraudlens import train as training
 from fraudlens.errors import FraudLensError, ModelError
 from fraudlens.store import get_store
@@ -397,6 +398,11 @@ def _loaded_model(home: str, name: str, version: int, stamp: int) -> registry.Lo
     """A model version verified against its signed manifest and loaded once per process (and
     again whenever its folder changes, ``stamp``); read-only afterwards."""
     return registry.load_model(name, version, home=home)
+
+
+def label_now(home: Path, dataset: str, transaction_id: str) -> str:
+    """The transaction's label with alert dispositions applied (read fresh: one small lookup)."""
+    return label_word(labels.effective_label(dataset, transaction_id, cfg_for(home)))
 
 
 def transaction(home: Path, dataset: str, transaction_id: str) -> dict:

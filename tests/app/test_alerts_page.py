@@ -251,6 +251,12 @@ def test_bulk_dispose_of_two_selected_rows(home, raised):
     ids = queue_table(at)["id"].iloc[[0, 1]].tolist()
     tick(at, 0, 1)
     assert any(m.value.startswith("**2 selected**") for m in at.markdown)
+    assert at.selectbox(key="alerts_bulk_disposition").value is None  # no default: a choice is needed
+    at.text_input(key="alerts_bulk_comment").input("Known payroll batch")
+    ok(button(at, "Dispose 2 selected").click().run())
+    assert any("Choose a disposition first" in e for e in texts(at.error))
+    assert {alerts.get_alert(i).status for i in ids} == {"open"}
+    at.text_input(key="alerts_bulk_comment").input("")
     at.selectbox(key="alerts_bulk_disposition").set_value("false_positive")
     ok(button(at, "Dispose 2 selected").click().run())  # no comment yet
     assert any("Write a comment first" in e for e in texts(at.error))
@@ -286,3 +292,12 @@ def test_assign_selected_to_me_then_filter_mine(home, raised):
     assert {alerts.get_alert(i).assignee for i in ids} == {"analyst (local mode)"}
     ok(at.selectbox(key="alerts_assignee").set_value("mine").run())
     assert sorted(queue_table(at)["id"]) == sorted(ids)
+
+
+def test_overview_and_explore_say_how_many_disposition_labels_they_leave_out(home, raised):
+    ids = alerts.queue(dataset="demo", limit=3).rows["id"].astype(int).tolist()
+    alerts.bulk_dispose(ids, "confirmed_fraud", "checked", "ana")
+    for page in ("pages/overview.py", "pages/explore.py"):
+        at = ok(AppTest.from_file(str(APP), default_timeout=120).run())
+        ok(at.switch_page(page).run())
+        assert any("3 label(s) set by alert dispositions" in c.value for c in at.caption), page

@@ -157,12 +157,20 @@ def test_a_second_person_approves_and_the_change_goes_live(home):
     assert decided["status"].tolist() == ["approved"] and decided["decided by"].tolist() == [trail[1].user]
 
 
-def test_the_same_name_in_another_role_counts_as_another_person(home):
+def test_the_same_name_in_another_role_is_still_the_same_person(home):
     p = propose()
     at = open_page("approvals", role="admin", name="alice")
-    ok(button(at, "approvals_approve").click().run())
-    assert governance.get(p.id).decided_by == "alice (admin, local mode)"
-    assert live_threshold(home) == 0.7
+    assert at.button(key="approvals_approve").disabled
+    with pytest.raises(governance.GovernanceError, match="cannot approve"):
+        governance.approve(p.id, "alice (admin, local mode)", "admin")
+    assert governance.get(p.id).status == "pending"
+
+
+def test_an_approval_needs_a_name_in_local_mode(home):
+    propose()
+    at = open_page("approvals", role="admin", name="")
+    assert at.button(key="approvals_approve").disabled
+    assert any("Type your name in the sidebar" in i.value for i in at.info)
 
 
 def test_a_champion_change_shows_both_versions_and_goes_live_when_approved(home):

@@ -212,6 +212,7 @@ def test_an_approved_operating_point_goes_live_and_is_audited(model_home):
     assert done.status == "approved" and done.decided_by == "luis"
     live = operating.live_point(cfg.home, f"{opsdata.MODEL}@1")
     assert live.point.threshold == 0.7 and f"proposal #{proposal.id}" in live.comment
+    assert live.user == f"{proposal.proposed_by}, approved by luis"  # both people are credited
     actions = [e.action for e in audit.related("proposal_id", proposal.id, cfg)]
     assert actions == [audit.PROPOSAL, audit.APPROVAL, audit.OPERATING_POINT]
     with pytest.raises(GovernanceError, match="already approved"):
@@ -295,3 +296,10 @@ def test_the_svg_escapes_its_labels():
     svg = evidence.pr_curve_svg(curve, [("<b>&", 0.5, 0.6, "red")], title="a < b")
     root = ElementTree.fromstring(svg)
     assert "a < b" in "".join(root.itertext()) and "<b>&" in "".join(root.itertext())
+
+
+def test_four_eyes_compares_people_not_roles(model_home):
+    proposal = _propose_threshold(model_home, user="Ana (analyst, local mode)")
+    with pytest.raises(GovernanceError, match="cannot approve"):
+        governance.approve(proposal.id, "ana (admin, local mode)", "admin", cfg=model_home)
+    assert governance.approve(proposal.id, "Luis (admin, local mode)", "admin", cfg=model_home).status == "approved"
