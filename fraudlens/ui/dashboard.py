@@ -374,22 +374,14 @@ def transactions_table(page: str, home: Path, name: str, filters: Filters, extra
 
 def explain_link(page: str, ids: Sequence[str]) -> None:
     """Pick a transaction and open its explanation on the Explain page, when the role has it."""
-    if not len(ids):
+    if not len(ids) or not auth.may_open(auth.role(), EXPLAIN_PAGE):
         return
     left, right = st.columns([2, 3], vertical_alignment="bottom")
     chosen = left.selectbox("Transaction to explain", list(ids), key=_key(page, "transaction"),
                             help="One of the transactions on this page of the table.")
-    if not right.button("Open its explanation", key=_key(page, "explain")):
-        return
-    if auth.may_open(auth.role(), EXPLAIN_PAGE):
+    if right.button("Open its explanation", key=_key(page, "explain")):
         st.session_state[EXPLAIN_ID] = chosen
         auth.switch_page(EXPLAIN_PAGE)
-    if (auth.ROOT / EXPLAIN_PAGE).is_file():
-        st.info(f"Transaction {chosen}: explanations are on the Explain page, which the "
-                f"{auth.role()} role cannot open. Ask an analyst.")
-    else:
-        st.info(f"Transaction {chosen}: per-transaction explanations come with the Explain page, "
-                "which is not part of FraudLens yet.")
 
 
 def labels_note(home, name: str) -> None:
