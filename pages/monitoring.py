@@ -49,8 +49,8 @@ def load_psi(home, dataset: str, ref: str):
 def draw_alerts(alerts, partial: list, tz: str, dataset: str, model: str) -> None:
     st.subheader("Alerts")
     if alerts.empty:
-        st.info(f"No alerts raised with model {model} on dataset {dataset} yet. Raise them on the Alerts page; "
-                "their volume, precision and the money they catch then appear here.")
+        st.info(f"No alerts raised with model {model} on dataset {dataset} yet. An analyst raises them on the "
+                "Alerts page; their volume, precision and the money they catch then appear here.")
         auth.page_link(ALERTS_PAGE, "Go to the Alerts page")
         return
     st.caption(f"Threshold alerts raised with model {model} (any version) on {dataset}, by the week of their "

@@ -181,6 +181,7 @@ def export_frame(rows: pd.DataFrame) -> pd.DataFrame:
     """The queue page for a download: the alert columns, reasons as text, masked for the role."""
     out = rows[EXPORT_COLUMNS].copy()
     out["reasons"] = out["reasons"].map(lambda r: " | ".join(r) if isinstance(r, list) else None)
+    out = out.rename(columns={"transaction_datetime": "transaction_datetime_utc"})  # stored in UTC
     return auth.protect(out)
 
 
