@@ -58,7 +58,7 @@ def evidence_pack(proposal_id: int, cfg: Settings | None = None) -> bytes:
     proposal = governance.get(proposal_id, cfg)
     points, inputs = _points(cfg, proposal)
     metrics = _metrics_frame(points)
-    curve = _curve(inputs)
+    curve = _curve(inputs, points)
     files = {
         "README.md": _readme(proposal, points).encode("utf-8"),
         "proposal.json": json.dumps(_proposal_dict(proposal), indent=1, ensure_ascii=False).encode("utf-8"),
@@ -131,11 +131,17 @@ def _metrics_frame(points: dict[str, OperatingPoint | None]) -> pd.DataFrame:
     return frame
 
 
-def _curve(inputs) -> pd.DataFrame:
+def _curve(inputs, points: dict[str, OperatingPoint | None]) -> pd.DataFrame:
+    """The curve through the table's breakpoints, an even grid and the marked points themselves,
+    so a marked point always lies on the drawn line."""
+    columns = ["threshold", "precision", "recall", "alerts", "alerts_per_day", "fraud_amount_caught"]
     if inputs is None:
-        return pd.DataFrame(columns=["threshold", "precision", "recall"])
-    curve = inputs.table.curve_frame(400)
-    return curve[["threshold", "precision", "recall", "alerts", "alerts_per_day", "fraud_amount_caught"]]
+        return pd.DataFrame(columns=columns)
+    curve = operating.curve_frame(inputs.table)
+    marked = pd.DataFrame([{c: getattr(p, c) for c in columns} for p in points.values() if p is not None],
+                          columns=columns)
+    both = pd.concat([curve[columns], marked], ignore_index=True) if len(marked) else curve[columns]
+    return both.sort_values("threshold", kind="stable").drop_duplicates("threshold").reset_index(drop=True)
 
 
 def _marks(points: dict[str, OperatingPoint | None]) -> list[tuple[str, float, float, str]]:

@@ -280,6 +280,11 @@ def test_the_evidence_pack_holds_what_an_inspector_asks_for(model_home):
     assert svg.tag.endswith("svg") and svg.findall(".//{http://www.w3.org/2000/svg}polyline")
     assert len(svg.findall(".//{http://www.w3.org/2000/svg}circle")) >= 2
     assert b"<script" not in pack.read(base + "pr_curve.svg")
+    curve = pd.read_csv(pack.open(base + "pr_curve.csv"), encoding="utf-8-sig").set_index("threshold")
+    for when in ("before", "after"):  # each marked point lies on the drawn curve
+        row = curve.loc[metrics.loc[when, "threshold"]]
+        assert (row["recall"], row["precision"]) == pytest.approx(
+            (metrics.loc[when, "recall"], metrics.loc[when, "precision"]))
     approvals = pd.read_csv(pack.open(base + "approvals.csv"), encoding="utf-8-sig")
     assert approvals.loc[0, "proposed_by"] == "ana" and approvals.loc[0, "decided_by"] == "luis"
     trail = pd.read_csv(pack.open(base + "audit.csv"), encoding="utf-8-sig")
