@@ -577,8 +577,10 @@ def units_text(exp: explain.Explanation) -> str:
     if exp.units == "log-odds":
         return (f"Bars are in log-odds, the scale on which this model adds up its evidence: the base value "
                 f"{exp.base:+.2f} (a score of {1 / (1 + math.exp(-exp.base)):.1%}) plus every bar gives "
-                f"{exp.output:+.2f}, which is the score {exp.score:.1%}. Values in the labels are in the "
-                "transaction's own units (PEN, counts, hours).")
+                f"{exp.output:+.2f}, which is the score {exp.score:.1%}. The base value is the model's average "
+                "output over its training data with frauds weighted up to balance the classes, so it is far "
+                "above the real fraud rate; scores rank transactions rather than give probabilities. Values in "
+                "the labels are in the transaction's own units (PEN, counts, hours).")
     return (f"Bars are in score units (0–1): the base value {exp.base:.3f} plus every bar gives {exp.output:.3f}, the "
             "score. Values in the labels are in the transaction's own units (PEN, counts, hours).")
 
