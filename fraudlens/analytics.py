@@ -293,6 +293,7 @@ def _where_sql(clauses: list[str]) -> str:
 _CATEGORICAL_DRILLS = (*SEGMENT_COLUMNS, *ENTITY_COLUMNS, "ip_address", "transaction_id")
 DRILL_KEYS = (*_CATEGORICAL_DRILLS, "local_date", "local_week", "local_hour", "local_weekday",
               "amount_bin")
+_VIEW_ONLY_DRILLS = ("ip_address", "transaction_id")  # not in the analytics table
 
 
 def _drill_expr(p: _Params, key: str, zone: LocalZone) -> str:
@@ -447,11 +448,23 @@ def dataset_zone(store: Store, dataset: str) -> LocalZone:
     return LocalZone(tz, fixed_offset(tz, _parse_utc(info.first), _parse_utc(info.last)))
 
 
-def _run(store: Store, name: str, dataset: str, build) -> pd.DataFrame:
-    """Build ``(sql, params)`` for the dataset's view and zone, run it, return a DataFrame."""
-    table = store.table(dataset)
-    sql, params = build(table, dataset_zone(store, dataset))
-    return store.query(name, sql, params)
+def _run(store: Store, name: str, dataset: str, build, hot: bool = True) -> pd.DataFrame:
+    """Build ``(sql, params)`` for the dataset's zone and run it on its analytics table (or,
+    unless ``hot``, on its Parquet view, which has every column); return a DataFrame."""
+    zone = dataset_zone(store, dataset)
+    if not hot:
+        sql, params = build(store.table(dataset), zone)
+        return store.query(name, sql, params)
+    return _plain_text(store.query_analytics(name, dataset, lambda table: build(table, zone)))
+
+
+def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """ENUM columns arrive as categoricals: make them text, typed as from the Parquet view
+    (pandas infers ``str`` from the values, ``object`` when there are none)."""
+    for column in frame.columns:
+        if isinstance(frame[column].dtype, pd.CategoricalDtype):
+            frame[column] = frame[column].to_numpy(dtype=object)
+    return frame
 
 
 # ---------------------------------------------------------------------------------------------
@@ -489,10 +502,9 @@ def filter_options_sql(table: str, zone: LocalZone) -> tuple[str, dict]:
 
 def filter_options(store: Store, dataset: str) -> FilterOptions:
     """Distinct channels, types and regions, the local date span and the amount range."""
-    table = store.table(dataset)
-    sql, params = filter_options_sql(table, dataset_zone(store, dataset))
-    (rows, channels, types, regions, first, last, low, high), = store.query_rows(
-        "filter_options", sql, params)
+    zone = dataset_zone(store, dataset)
+    (rows, channels, types, regions, first, last, low, high), = store.query_analytics(
+        "filter_options", dataset, lambda table: filter_options_sql(table, zone), rows=True)
     return FilterOptions(
         rows=int(rows), channels=tuple(channels or ()), types=tuple(types or ()),
         regions=tuple(regions or ()), first_date=first, last_date=last,
@@ -893,10 +905,12 @@ def transactions_page(store: Store, dataset: str, filters: Filters,
         fraud/legit/unknown); ``more`` is True when at least one row follows (``limit + 1`` rows
         are fetched to know, never counted).
     """
+    # Wide rows and any sort key: the Parquet view, which has every column.
     keys = _run(store, "page_keys", dataset,
-                lambda t, zone: page_keys_sql(t, zone, filters, extra, sort, descending, limit, offset))
+                lambda t, zone: page_keys_sql(t, zone, filters, extra, sort, descending, limit, offset),
+                hot=False)
     frame = _run(store, "transactions_page", dataset,
-                 lambda t, zone: page_rows_sql(t, zone, keys, sort, descending))
+                 lambda t, zone: page_rows_sql(t, zone, keys, sort, descending), hot=False)
     more = len(frame) > limit
     return TransactionsPage(rows=frame.head(limit).reset_index(drop=True), offset=offset,
                             limit=limit, more=more)
@@ -911,7 +925,9 @@ def count_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str,
 def count_matching(store: Store, dataset: str, filters: Filters,
                    extra: Mapping[str, object] | None = None) -> PeriodFigures:
     """Totals of the rows matching ``filters`` and ``extra`` (for "N transactions match")."""
-    frame = _run(store, "count_matching", dataset, lambda t, zone: count_sql(t, zone, filters, extra))
+    hot = all(key not in _VIEW_ONLY_DRILLS for key, _values in normalise_extra(extra))
+    frame = _run(store, "count_matching", dataset, lambda t, zone: count_sql(t, zone, filters, extra),
+                 hot=hot)
     row = frame.iloc[0]
     return PeriodFigures(int(row["transactions"]), int(row["labelled"]), int(row["frauds"]),
                          float(row["fraud_amount"]), float(row["amount"]))

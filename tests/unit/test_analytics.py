@@ -7,7 +7,9 @@ filters are all checked against an independent computation.
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -48,8 +50,25 @@ def _build(base: Path, tz: str, start: date, days: int, rows: int = ROWS) -> tup
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
+def built(tmp_path_factory) -> tuple[Path, pd.DataFrame]:
     store, ref = _build(tmp_path_factory.mktemp("analytics"), TZ, START, DAYS)
+    store.close()
+    return store.home, ref
+
+
+# Aggregates run on the in-memory analytics table, or straight on Parquet when it is off.
+SOURCES = {"analytics_table": ROWS, "parquet": 0}
+
+
+def _store(home: Path, source: str) -> Store:
+    return Store(replace(_settings(home, TZ), hot_rows=SOURCES[source]))
+
+
+@pytest.fixture(scope="module", params=list(SOURCES))
+def data(built, request):
+    """The store (one per source of aggregates) and the reference frame."""
+    home, ref = built
+    store = _store(home, request.param)
     yield store, ref
     store.close()
 
@@ -477,3 +496,95 @@ def test_paging_by_any_key_walks_every_row_once(data, sort):
             break
         offset += 97
     assert seen == expected["transaction_id"].tolist()
+
+
+# ---------------------------------------------------------------------------- analytics table vs Parquet
+
+
+AGGREGATES = {
+    "filter_options": lambda s, ds, f: an.filter_options(s, ds),
+    "kpis": lambda s, ds, f: an.kpis(s, ds, f),
+    "daily": lambda s, ds, f: an.daily_series(s, ds, f, "day"),
+    "weekly": lambda s, ds, f: an.daily_series(s, ds, f, "week"),
+    "heatmap": lambda s, ds, f: an.hour_weekday_heatmap(s, ds, f),
+    **{f"segments_{by}": (lambda by: lambda s, ds, f: an.segments(s, ds, f, by))(by)
+       for by in an.SEGMENT_COLUMNS},
+    "regions": lambda s, ds, f: an.region_breakdown(s, ds, f),
+    "top_merchants": lambda s, ds, f: an.top_entities(s, ds, f, "merchant_id", 15),
+    "top_accounts": lambda s, ds, f: an.top_entities(s, ds, f, "account_id", 1000),
+    "amounts": lambda s, ds, f: an.amount_distribution(s, ds, f),
+    "count": lambda s, ds, f: an.count_matching(s, ds, f),
+    "count_drill": lambda s, ds, f: an.count_matching(s, ds, f, {"channel": ["online", an.MISSING],
+                                                                 "local_hour": [1, 2, 3]}),
+    "count_by_id": lambda s, ds, f: an.count_matching(s, ds, f, {"transaction_id": "nope"}),
+}
+
+
+def _leaves(value):
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.astuple(value)
+    if isinstance(value, tuple):
+        return [leaf for item in value for leaf in _leaves(item)]
+    return [value]
+
+
+def assert_same_answer(got, expected) -> None:
+    """Equal tables or dataclasses, dtypes included; sums may differ in the last bits."""
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9)
+        return
+    assert type(got) is type(expected)
+    for a, b in zip(_leaves(got), _leaves(expected), strict=True):
+        assert a == (pytest.approx(b, rel=1e-9, nan_ok=True) if isinstance(b, float) else b)
+
+
+@pytest.fixture(scope="module")
+def both(built):
+    home, _ref = built
+    stores = {source: _store(home, source) for source in SOURCES}
+    yield stores
+    for store in stores.values():
+        store.close()
+
+
+@pytest.mark.parametrize("f", [*FILTER_CASES, Filters(regions=["Nowhere"]),
+                               Filters(date_from=date(2025, 2, 20), date_until=date(2025, 3, 1))])
+def test_the_analytics_table_gives_the_parquet_answers(both, f):
+    hot, parquet = both["analytics_table"], both["parquet"]
+    assert hot.analytics_table("d").startswith("hot.")
+    assert parquet.analytics_table("d") == parquet.table("d")
+    for name, aggregate in AGGREGATES.items():
+        try:
+            assert_same_answer(aggregate(hot, "d", f), aggregate(parquet, "d", f))
+        except AssertionError as exc:
+            raise AssertionError(f"{name}: {exc}") from None
+
+
+def test_awkward_text_gives_the_same_answers_and_order(tmp_path):
+    """Quotes, accents, case and ties: ENUM order must sort like the text it stands for."""
+    channels = ["pos", "POS", "o'nline", "Ábaco", "zeta", ""]
+    merchants = [f"m{k}" for k in (10, 9, 1, 100, 2)] + ["M1", "ñ", "m 1"]
+    lines = ["transaction_id,transaction_datetime,account_id,transaction_amount,channel,"
+             "merchant_id,fraudulent_activity"]
+    for i in range(960):
+        label = "" if i % 7 == 0 else ("true" if i % 3 == 0 else "false")
+        lines.append(f"t{i},2025-03-{1 + i % 30:02d} {i % 24:02d}:15:00,a{i % 5},10,"
+                     f"{channels[i % 6]},{merchants[i % 8]},{label}")
+    source = tmp_path / "awkward.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = _settings(tmp_path / "home", TZ)
+    ingest.ingest([source], "w", cfg=cfg)
+    stores = {source: Store(replace(cfg, hot_rows=SOURCES[source])) for source in SOURCES}
+    try:
+        for f in (Filters(), Filters(channels=["o'nline", "Ábaco", "nowhere"]), Filters(label="fraud")):
+            for name, aggregate in AGGREGATES.items():
+                got = aggregate(stores["analytics_table"], "w", f)
+                try:
+                    assert_same_answer(got, aggregate(stores["parquet"], "w", f))
+                except AssertionError as exc:
+                    raise AssertionError(f"{name} {f}: {exc}") from None
+        options = an.filter_options(stores["analytics_table"], "w")
+        assert list(options.channels) == sorted(c for c in channels if c)
+    finally:
+        for store in stores.values():
+            store.close()

@@ -6,11 +6,13 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fraudlens import datasets, ingest
+from fraudlens import store as store_module
 from fraudlens.config import settings
 from fraudlens.errors import DatasetError, FraudLensError, QueryError, SchemaError
 from fraudlens.store import Store, get_store
@@ -213,3 +215,162 @@ def test_parts_not_in_the_manifest_are_invisible(amounts):
         assert count_above(fresh, -1) == N
     finally:
         fresh.close()
+
+
+# ---------------------------------------------------------------------------- analytics table
+
+
+HEADER = "transaction_id,transaction_datetime,account_id,transaction_amount,channel\n"
+
+
+@pytest.fixture
+def channels(home, write):
+    """Dataset ``d`` of N rows with a low-variety ``channel`` (one value has a quote in it)."""
+    names = ["pos", "o'nline", "Ábaco", ""]
+    body = "".join(f"c{i},2025-01-{1 + i % 28:02d} 10:00:00,acc{i % 17},{i},{names[i % 4]}\n"
+                   for i in range(N))
+    ingest.ingest(write("channels.csv", HEADER + body), "d", cfg=home)
+    return home
+
+
+def hot_count(store) -> int:
+    return store.query_analytics("n", "d", lambda t: (f"SELECT count(*) AS n FROM {t}", {}))["n"].iloc[0]
+
+
+def test_analytics_table_is_in_memory_with_enum_text(channels):
+    store = get_store(channels)
+    table = store.analytics_table("d")
+    assert table.startswith("hot.") and table != store.table("d")
+    assert store.analytics_table("d") == table  # built once
+    types = dict(store.query_rows("types", f"SELECT column_name, column_type FROM (DESCRIBE {table})"))
+    assert set(types) == set(store_module.ANALYTICS_COLUMNS)  # ingest adds absent ones as NULL
+    assert types["channel"].startswith("ENUM") and types["account_id"].startswith("ENUM")
+    assert types["merchant_id"] == "VARCHAR"  # no value at all: nothing to enumerate
+    assert types["transaction_amount"] == "DOUBLE"
+    same = "SELECT channel, count(*) AS n, min(transaction_datetime) AS t FROM {} GROUP BY 1 ORDER BY 1"
+    view = store.table("d")
+    assert store.query_rows("hot", same.format(table)) == store.query_rows("view", same.format(view))
+    ordered = store.query_rows("order", f"SELECT transaction_datetime FROM {table}")
+    assert ordered == sorted(ordered)
+
+
+def test_high_variety_text_stays_varchar(channels, monkeypatch):
+    monkeypatch.setattr("fraudlens.store.ENUM_MAX_VALUES", 16)
+    store = get_store(channels)
+    table = store.analytics_table("d")
+    types = dict(store.query_rows("types", f"SELECT column_name, column_type FROM (DESCRIBE {table})"))
+    assert types["account_id"] == "VARCHAR" and types["channel"].startswith("ENUM")
+
+
+def test_analytics_table_follows_an_append_in_another_process(channels, write, cli_env):
+    store = get_store(channels)
+    first = store.analytics_table("d")
+    assert hot_count(store) == N
+    more = write("more.csv", HEADER + "m1,2025-02-01 10:00:00,x,1,new\nm2,2025-02-01 11:00:00,x,2,pos\n")
+    done = subprocess.run([sys.executable, "-m", "fraudlens", "ingest", str(more), "--dataset", "d",
+                           "--append"], env=cli_env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert hot_count(store) == N + 2
+    second = store.analytics_table("d")
+    assert second != first and second.startswith("hot.")
+    tables = store.query_rows("tables", "SELECT table_name FROM duckdb_tables() WHERE database_name = 'hot'")
+    assert tables == [(second.split(".")[-1].strip('"'),)]  # the old version's table is gone
+    assert ("new", 1) in store.query_rows("new", f"SELECT channel, count(*) FROM {second} GROUP BY 1")
+
+
+@pytest.mark.parametrize("when", ["2025-02-01", "2024-12-01"])
+def test_analytics_table_is_in_time_order_after_appends(channels, write, when):
+    """Parts in time order are copied as they are; otherwise the table is sorted."""
+    ingest.ingest(write("more.csv", HEADER + f"m1,{when} 10:00:00,x,1,pos\n"), "d", mode="append",
+                  cfg=channels)
+    store = get_store(channels)
+    table = store.analytics_table("d")
+    times = [t for t, in store.query_rows("times", f"SELECT transaction_datetime FROM {table}")]
+    assert len(times) == N + 1 and times == sorted(times)
+
+
+@pytest.mark.parametrize("hot_rows", [0, N - 1])
+def test_off_or_too_many_rows_uses_the_view(channels, hot_rows):
+    store = Store(replace(channels, hot_rows=hot_rows))
+    try:
+        assert store.analytics_table("d") == store.table("d")
+        assert hot_count(store) == N
+        tables = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'hot'"
+        assert store.query_rows("tables", tables) == [(0,)]
+    finally:
+        store.close()
+
+
+def test_hot_rows_setting(monkeypatch, home):
+    monkeypatch.setenv("FRAUDLENS_HOT_ROWS", "1_000")
+    assert settings().hot_rows == 1000
+    monkeypatch.setenv("FRAUDLENS_HOT_ROWS", "lots")
+    with pytest.raises(FraudLensError, match="FRAUDLENS_HOT_ROWS"):
+        settings()
+
+
+def test_out_of_memory_while_building_falls_back_to_the_view(channels, monkeypatch, caplog):
+    tries = []
+
+    def no_memory(self, cur, dataset, version, view, sort):
+        tries.append(version)
+        cur.execute(f"CREATE TYPE {store_module.hot_name(dataset, version, 'channel')} AS ENUM ('a')")
+        raise store_module.duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
+
+    monkeypatch.setattr(Store, "_create_hot", no_memory)
+    store = get_store(channels)
+    assert store.analytics_table("d") == store.table("d")
+    assert hot_count(store) == N
+    assert tries == [1]  # not tried again for the same version
+    assert "could not build the analytics table" in caplog.text
+    left = "SELECT count(*) FROM duckdb_types() WHERE database_name = 'hot' AND NOT internal"
+    assert store.query_rows("types", left) == [(0,)]
+
+
+def test_a_table_dropped_between_naming_and_running_is_named_again(channels, write):
+    store = get_store(channels)
+    named = []
+
+    def build(table):
+        if not named:  # another session sees a new version and drops this table meanwhile
+            ingest.ingest(write("more.csv", HEADER + "m1,2025-02-01 10:00:00,x,1,pos\n"), "d",
+                          mode="append", cfg=channels)
+            store.table("d")
+        named.append(table)
+        return f"SELECT count(*) AS n FROM {table}", {}
+
+    assert store.query_analytics("n", "d", build)["n"].iloc[0] == N + 1
+    assert len(named) == 2 and named[0] != named[1]
+
+
+def test_aggregates_keep_working_while_the_dataset_changes(channels, write):
+    """Sessions aggregating while someone appends or replaces see whole versions, never errors."""
+    store = get_store(channels)
+    stop = threading.Event()
+    errors: list = []
+    partial: list = []
+
+    def read():
+        while not stop.is_set():
+            try:
+                n = hot_count(store)
+                if n % N:
+                    partial.append(n)
+            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+                errors.append(repr(exc)[:300])
+
+    threads = [threading.Thread(target=read) for _ in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        for k in range(1, 5):
+            body = "".join(f"v{k}_{i},2025-01-03 10:00:00,x,{i},pos\n" for i in range(N))
+            ingest.ingest(write(f"v{k}.csv", HEADER + body), "d", mode="replace" if k % 2 else "append",
+                          cfg=channels)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(60)
+    assert errors == []
+    assert partial == []
+    assert hot_count(store) == 2 * N
