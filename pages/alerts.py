@@ -246,11 +246,11 @@ def draw_pager(home, q) -> None:
                    args=(view.PAGE_SIZE,), width="stretch")
     rows = view.export_frame(q.rows)
     personal = downloads.holds_personal(rows)
-    downloads.file_button(home, "Download CSV", view.csv_bytes(rows), "alerts.csv", "alerts_csv",
+    downloads.file_button(home, "Download CSV", downloads.table_bytes(rows, "csv"), "alerts.csv", "alerts_csv",
                           what="Alert queue page", rows=len(rows), personal=personal, container=cols[2],
                           width="stretch",
                           help="This page of the queue; cells a spreadsheet would run as formulas are escaped.")
-    downloads.file_button(home, "Download Parquet", view.parquet_bytes(rows), "alerts.parquet", "alerts_parquet",
+    downloads.file_button(home, "Download Parquet", downloads.table_bytes(rows, "parquet"), "alerts.parquet", "alerts_parquet",
                           what="Alert queue page", rows=len(rows), personal=personal, container=cols[3],
                           width="stretch", help="This page of the queue.")
 

@@ -8,7 +8,6 @@ Everything here that does not touch the data folder is a pure function of its ar
 
 from __future__ import annotations
 
-import io
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from fraudlens import alerts, export, operating, ops, registry
+from fraudlens import alerts, operating, ops, registry
 from fraudlens.ui import auth, cached, models_cache
 
 PAGE_SIZE = 50
@@ -183,17 +182,6 @@ def export_frame(rows: pd.DataFrame) -> pd.DataFrame:
     out["reasons"] = out["reasons"].map(lambda r: " | ".join(r) if isinstance(r, list) else None)
     out = out.rename(columns={"transaction_datetime": "transaction_datetime_utc"})  # stored in UTC
     return auth.protect(out)
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    """CSV with cells a spreadsheet would run as formulas escaped."""
-    return export.to_csv_bytes(frame)
-
-
-def parquet_bytes(frame: pd.DataFrame) -> bytes:
-    buffer = io.BytesIO()
-    frame.to_parquet(buffer, index=False)
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------------------- one alert

@@ -1,7 +1,7 @@
 """Downloads of what a page shows, each recorded in the audit log when it is clicked.
 
-CSV cells a spreadsheet would run as formulas are escaped (:mod:`fraudlens.export`); columns the
-role may not see are masked (:func:`auth.protect`) before anything is written.
+CSV cells a spreadsheet would run as formulas are escaped (:mod:`fraudlens.export`); pages mask
+the columns a role may not see (:func:`auth.protect`) before they hand a table over.
 """
 
 from __future__ import annotations
@@ -40,18 +40,6 @@ def table_bytes(frame: pd.DataFrame, fmt: str) -> bytes:
 
 def holds_personal(frame: pd.DataFrame) -> bool:
     return any(c in frame.columns for c in PERSONAL) and not auth.masks_personal()
-
-
-def table_buttons(home: Path, frame: pd.DataFrame, what: str, stem: str, key: str, container=st) -> None:
-    """CSV and Parquet downloads of ``frame`` as the role may see it, side by side."""
-    shown = auth.protect(frame)
-    left, right = container.columns(2)
-    for fmt, column in (("csv", left), ("parquet", right)):
-        file_name = f"{stem}.{fmt}"
-        column.download_button(
-            f"{what} ({fmt.upper()})", table_bytes(shown, fmt), file_name=file_name, mime=FORMATS[fmt],
-            key=f"{key}_{fmt}", on_click=record, args=(home, what, file_name, len(shown), holds_personal(shown)),
-        )
 
 
 def file_button(home: Path, label: str, data: bytes, file_name: str, key: str, *, what: str,
