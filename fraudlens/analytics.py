@@ -24,7 +24,7 @@ import logging
 import math
 import numbers
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -206,10 +206,14 @@ class LocalZone:
     Converting with ``timezone(zone, timezone('UTC', ts))`` costs DuckDB a zone lookup per row;
     when the offset does not change over the data's span (America/Lima has kept UTC-5 since
     1994), adding the offset gives the same local time several times faster.
+
+    ``derived`` names the values (keys of DERIVED_TYPES) the queried table holds as columns
+    (see :func:`derived_columns`); SQL builders read those instead of computing them per row.
     """
 
     name: str
     offset_seconds: int | None = None
+    derived: frozenset[str] = frozenset()
 
 
 @functools.lru_cache(maxsize=64)
@@ -242,6 +246,35 @@ def _amount_bin_expr() -> str:
     amount = _col("transaction_amount")
     return (f"CAST(floor(log10(greatest({amount}, {AMOUNT_FLOOR})) * {AMOUNT_BINS_PER_DECADE}) "
             "AS INTEGER)")
+
+
+def _calendar_exprs(local: str) -> dict[str, str]:
+    """Local calendar values of the naive local timestamp ``local`` (weekday 1 = Monday)."""
+    return {
+        "local_date": f"CAST({local} AS DATE)",
+        "local_week": f"CAST(date_trunc('week', {local}) AS DATE)",
+        "local_hour": f"hour({local})",
+        "local_weekday": f"isodow({local})",
+    }
+
+
+# Values the analytics table can hold precomputed, and the narrow types they are stored as.
+DERIVED_TYPES = {"local_date": "DATE", "local_hour": "UTINYINT", "local_weekday": "UTINYINT",
+                 "amount_bin": "SMALLINT"}  # |bin| <= 1233 for any finite amount
+
+
+def derived_columns(zone: LocalZone) -> dict[str, str]:
+    """Name -> SQL of the columns to precompute in the analytics table for ``zone``.
+
+    The amount bin always; the local calendar only when the zone's offset is fixed over the
+    data, so one offset, written into the SQL, gives every row's local time.
+    """
+    exprs = {"amount_bin": _amount_bin_expr()}
+    if zone.offset_seconds is not None:
+        local = f"({_col('transaction_datetime')} + to_seconds({int(zone.offset_seconds)}))"
+        calendar = _calendar_exprs(local)
+        exprs.update((key, calendar[key]) for key in ("local_date", "local_hour", "local_weekday"))
+    return {key: f"CAST({sql} AS {DERIVED_TYPES[key]})" for key, sql in exprs.items()}
 
 
 def _label_counts() -> str:
@@ -297,17 +330,14 @@ _VIEW_ONLY_DRILLS = ("ip_address", "transaction_id")  # not in the analytics tab
 
 
 def _drill_expr(p: _Params, key: str, zone: LocalZone) -> str:
-    if key in _CATEGORICAL_DRILLS:
+    """The SQL of a drill-down key: a stored or derived column, else computed per row."""
+    if key in _CATEGORICAL_DRILLS or key in zone.derived:
         return _col(key)
     if key == "amount_bin":
         return _amount_bin_expr()
-    local = _local_ts(p, zone)
-    return {
-        "local_date": f"CAST({local} AS DATE)",
-        "local_week": f"CAST(date_trunc('week', {local}) AS DATE)",
-        "local_hour": f"hour({local})",
-        "local_weekday": f"isodow({local})",
-    }[key]
+    if key == "local_week" and "local_date" in zone.derived:
+        return _calendar_exprs(_col("local_date"))[key]  # a date's week starts the same Monday
+    return _calendar_exprs(_local_ts(p, zone))[key]
 
 
 def _drill_value(key: str, value: object) -> object:
@@ -455,7 +485,20 @@ def _run(store: Store, name: str, dataset: str, build, hot: bool = True) -> pd.D
     if not hot:
         sql, params = build(store.table(dataset), zone)
         return store.query(name, sql, params)
-    return _plain_text(store.query_analytics(name, dataset, lambda table: build(table, zone)))
+    return _plain_text(_query_analytics(store, name, dataset, zone, build))
+
+
+def _query_analytics(store: Store, name: str, dataset: str, zone: LocalZone, build, rows=False):
+    """``build(table, zone)`` on the analytics table, told which derived columns it may read
+    (those whose SQL is what ``zone`` needs: a table built for another zone has none)."""
+    wanted = derived_columns(zone)
+
+    def on(table: str) -> tuple[str, dict]:
+        have = store.derived_columns(dataset, table)
+        usable = frozenset(k for k, sql in have.items() if wanted.get(k) == sql)
+        return build(table, replace(zone, derived=usable))
+
+    return store.query_analytics(name, dataset, on, rows=rows, derived=wanted)
 
 
 def _plain_text(frame: pd.DataFrame) -> pd.DataFrame:
@@ -488,23 +531,26 @@ class FilterOptions:
 
 def filter_options_sql(table: str, zone: LocalZone) -> tuple[str, dict]:
     p = _Params()
-    local = _local_ts(p, zone)
     lists = ", ".join(
         f"array_agg(DISTINCT {_col(c)} ORDER BY {_col(c)}) FILTER (WHERE {_col(c)} IS NOT NULL) AS {c}"
         for c in ("channel", "transaction_type", "merchant_location")
     )
     amount = _col("transaction_amount")
-    sql = (f"SELECT count(*) AS rows, {lists}, CAST(min({local}) AS DATE) AS first_date, "
-           f"CAST(max({local}) AS DATE) AS last_date, min({amount}) AS amount_min, "
-           f"max({amount}) AS amount_max FROM {table}")
+    if "local_date" in zone.derived:
+        first, last = f"min({_col('local_date')})", f"max({_col('local_date')})"
+    else:
+        local = _local_ts(p, zone)
+        first, last = f"CAST(min({local}) AS DATE)", f"CAST(max({local}) AS DATE)"
+    sql = (f"SELECT count(*) AS rows, {lists}, {first} AS first_date, {last} AS last_date, "
+           f"min({amount}) AS amount_min, max({amount}) AS amount_max FROM {table}")
     return sql, dict(p)
 
 
 def filter_options(store: Store, dataset: str) -> FilterOptions:
     """Distinct channels, types and regions, the local date span and the amount range."""
     zone = dataset_zone(store, dataset)
-    (rows, channels, types, regions, first, last, low, high), = store.query_analytics(
-        "filter_options", dataset, lambda table: filter_options_sql(table, zone), rows=True)
+    (rows, channels, types, regions, first, last, low, high), = _query_analytics(
+        store, "filter_options", dataset, zone, filter_options_sql, rows=True)
     return FilterOptions(
         rows=int(rows), channels=tuple(channels or ()), types=tuple(types or ()),
         regions=tuple(regions or ()), first_date=first, last_date=last,
@@ -637,8 +683,7 @@ def daily_series_sql(table: str, zone: LocalZone, filters: Filters, grain: str) 
     if grain not in GRAINS:
         raise FraudLensError(f"The 'grain' parameter must be one of {list(GRAINS)}. Got {grain!r} instead.")
     p = _Params()
-    local = _local_ts(p, zone)
-    period = f"CAST({local} AS DATE)" if grain == "day" else f"CAST(date_trunc('week', {local}) AS DATE)"
+    period = _drill_expr(p, "local_date" if grain == "day" else "local_week", zone)
     sql = (f"SELECT {period} AS period, {_label_counts()} FROM {table} "
            f"{_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
     return sql, dict(p)
@@ -677,8 +722,8 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def hour_weekday_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
     p = _Params()
-    local = _local_ts(p, zone)
-    sql = (f"SELECT isodow({local}) AS weekday, hour({local}) AS hour, {_label_counts()} "
+    weekday, hour = _drill_expr(p, "local_weekday", zone), _drill_expr(p, "local_hour", zone)
+    sql = (f"SELECT {weekday} AS weekday, {hour} AS hour, {_label_counts()} "
            f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1, 2")
     return sql, dict(p)
 
@@ -770,7 +815,7 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
 def amount_distribution_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
     p = _Params()
     label = _col(LABEL)
-    sql = (f"SELECT {_amount_bin_expr()} AS bin, count(*) FILTER (WHERE NOT {label}) AS legit, "
+    sql = (f"SELECT {_drill_expr(p, 'amount_bin', zone)} AS bin, count(*) FILTER (WHERE NOT {label}) AS legit, "
            f"count(*) FILTER (WHERE {label}) AS fraud, count(*) FILTER (WHERE {label} IS NULL) AS unknown "
            f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
     return sql, dict(p)
@@ -934,10 +979,10 @@ def count_matching(store: Store, dataset: str, filters: Filters,
 
 
 __all__ = [
-    "AMOUNT_BINS_PER_DECADE", "DRILL_KEYS", "ENTITY_COLUMNS", "Filters", "FilterOptions", "GRAINS",
+    "AMOUNT_BINS_PER_DECADE", "DERIVED_TYPES", "DRILL_KEYS", "ENTITY_COLUMNS", "Filters", "FilterOptions", "GRAINS",
     "Kpis", "LABELS", "LocalZone", "MISSING", "PAGE_COLUMNS", "PeriodFigures", "SEGMENT_COLUMNS", "SORT_COLUMNS",
     "TransactionsPage", "WEEKDAYS", "amount_bin_edges", "amount_distribution", "check_identifier",
     "count_matching", "daily_series", "filter_options", "hour_weekday_heatmap", "kpis",
-    "dataset_zone", "fixed_offset", "local_day_start_utc", "normalise_extra", "period_bounds", "region_breakdown", "segments",
+    "dataset_zone", "derived_columns", "fixed_offset", "local_day_start_utc", "normalise_extra", "period_bounds", "region_breakdown", "segments",
     "top_entities", "transactions_page", "wilson_interval",
 ]

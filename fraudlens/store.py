@@ -7,6 +7,8 @@ connection shared between threads mixes results up or fails with "connection is 
 Aggregates run on an analytics table: an in-memory, compressed copy of the columns they read,
 built on first use for the dataset's current version and dropped when its manifest moves on.
 Reading it is several times faster than reading Parquet; low-variety text is stored as ENUM.
+Callers may add derived columns (name -> SQL over the view's columns) computed once at build,
+so aggregates read a value instead of computing it for every row of every query.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,6 +97,7 @@ class _Hot:
 
     version: int
     built: bool
+    derived: tuple[tuple[str, str], ...] = ()  # (name, SQL) of the columns added at build
 
 
 class Store:
@@ -133,32 +136,46 @@ class Store:
                 break
         return view_name(dataset)
 
-    def analytics_table(self, dataset: str) -> str:
+    def analytics_table(self, dataset: str, derived: Mapping[str, str] | None = None) -> str:
         """The dataset's analytics table, built now if its version has none yet.
+
+        ``derived`` maps column names to SQL expressions over the view's columns (library SQL,
+        never user input, no parameters); a table built now gets them as extra columns. A table
+        already built keeps the columns it has: :meth:`derived_columns` says which.
 
         Falls back to the Parquet view when the table is turned off (``FRAUDLENS_HOT_ROWS=0``),
         the dataset has more rows than that setting, or building it ran out of memory.
         """
+        clash = set(derived or {}) & set(ANALYTICS_COLUMNS)
+        if clash:
+            raise ValueError(f"derived columns {sorted(clash)} would replace stored ones")
         view = self.table(dataset)
         hot = self._current_hot(dataset)
         if hot is None:
             with self._build_lock:  # sessions asking meanwhile wait for this build, not build twice
-                hot = self._current_hot(dataset) or self._build_hot(dataset, view)
+                hot = self._current_hot(dataset) or self._build_hot(dataset, view, dict(derived or {}))
         return hot_name(dataset, hot.version) if hot.built else view
 
+    def derived_columns(self, dataset: str, table: str) -> dict[str, str]:
+        """Name -> SQL of the derived columns ``table`` has (none for the view or an old table)."""
+        hot = self._current_hot(dataset)
+        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
+            return {}
+        return dict(hot.derived)
+
     def query_analytics(self, name: str, dataset: str, build: Callable[[str], tuple[str, dict]],
-                        rows: bool = False):
-        """Run ``build(table) -> (sql, params)`` on :meth:`analytics_table`: a DataFrame, or
-        tuples if ``rows``."""
+                        rows: bool = False, derived: Mapping[str, str] | None = None):
+        """Run ``build(table) -> (sql, params)`` on :meth:`analytics_table` (built with
+        ``derived`` columns if it is built now): a DataFrame, or tuples if ``rows``."""
         run = self.query_rows if rows else self.query
-        table = self.analytics_table(dataset)
+        table = self.analytics_table(dataset, derived)
         try:
             return run(name, *build(table))
         except QueryError:
             if table == view_name(dataset) or self._is_current(dataset, table):
                 raise
         # A new version dropped the table between naming it and running the query.
-        return run(name, *build(self.analytics_table(dataset)))
+        return run(name, *build(self.analytics_table(dataset, derived)))
 
     def _current_hot(self, dataset: str) -> _Hot | None:
         with self._lock:
@@ -169,7 +186,7 @@ class Store:
         hot = self._current_hot(dataset)
         return hot is not None and hot.built and hot_name(dataset, hot.version) == table
 
-    def _build_hot(self, dataset: str, view: str) -> _Hot:
+    def _build_hot(self, dataset: str, view: str, derived: dict[str, str]) -> _Hot:
         info = datasets.read(self.home, dataset)
         if info.version != self._versions.get(dataset):
             return _Hot(info.version, False)  # moved on since table(): the view follows it
@@ -181,7 +198,8 @@ class Store:
         cur = self.cursor()
         try:
             files = [str(f) for f in datasets.part_paths(self.home, info)]
-            self._create_hot(cur, dataset, info.version, view, sort=not _in_time_order(cur, files))
+            self._create_hot(cur, dataset, info.version, view, sort=not _in_time_order(cur, files),
+                             derived=derived)
         except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
             self._drop_objects(cur, dataset, info.version)
             if datasets.read(self.home, dataset).version != info.version:
@@ -197,9 +215,10 @@ class Store:
             cur.close()
         logger.info("analytics table for %s: %d rows in %.1f s", dataset, info.rows,
                     time.perf_counter() - started)
-        return self._keep(dataset, _Hot(info.version, True))
+        return self._keep(dataset, _Hot(info.version, True, tuple(sorted(derived.items()))))
 
-    def _create_hot(self, cur, dataset: str, version: int, view: str, sort: bool) -> None:
+    def _create_hot(self, cur, dataset: str, version: int, view: str, sort: bool,
+                    derived: dict[str, str]) -> None:
         types = {row[0]: row[1] for row in cur.execute(f"DESCRIBE {view}").fetchall()}
         columns = [c for c in ANALYTICS_COLUMNS if c in types]
         enums = _low_variety(cur, view, [c for c in columns if types[c] == "VARCHAR"])
@@ -211,6 +230,7 @@ class Store:
         select = ", ".join(
             f"CAST({quote_ident(c)} AS {hot_name(dataset, version, c)}) AS {quote_ident(c)}"
             if c in enums else quote_ident(c) for c in columns)
+        select += "".join(f", {sql} AS {quote_ident(name)}" for name, sql in sorted(derived.items()))
         # Time order keeps each row group to a short span, so date filters skip the others.
         # Parts already in time order are copied as they are: sorting adds ~0.3 GB to the
         # build's peak memory at 10M rows.

@@ -588,3 +588,88 @@ def test_awkward_text_gives_the_same_answers_and_order(tmp_path):
     finally:
         for store in stores.values():
             store.close()
+
+
+# ---------------------------------------------------------------------------- derived columns
+
+
+EDGE_AMOUNTS = [0, 0.005, 0.01, 0.0177, 1, 1.7782, 1.7783, 9.99, 10, 12345.6]
+# Lima's midnight is 05:00 UTC: Sat->Sun, Sun->Mon, a year's end; Santiago leaves summer
+# time at 03:00 UTC on 2025-04-06.
+EDGE_DAYS = [date(2024, 12, 31), date(2025, 1, 1), date(2025, 2, 9), date(2025, 2, 10),
+             date(2025, 4, 5), date(2025, 4, 6), date(2025, 4, 7)]
+
+
+def _edge_dataset(base: Path, tz: str) -> Settings:
+    """Rows at the start and end of every UTC hour of EDGE_DAYS, amounts on bin edges."""
+    lines = ["transaction_id,transaction_datetime,account_id,transaction_amount,channel,"
+             "fraudulent_activity"]
+    n = 0
+    for day in EDGE_DAYS:
+        for hour in range(24):
+            for minute in ("00:00", "59:59"):
+                label = ("", "true", "false")[n % 3]
+                lines.append(f"t{n:04d},{day} {hour:02d}:{minute},a{n % 7},"
+                             f"{EDGE_AMOUNTS[n % len(EDGE_AMOUNTS)]},{('pos', 'online')[n % 2]},{label}")
+                n += 1
+    source = base / "edges.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = _settings(base / "home", tz)
+    ingest.ingest([source], "e", cfg=cfg)
+    return cfg
+
+
+def _pandas_derived(frame: pd.DataFrame, tz: str) -> pd.DataFrame:
+    local = frame["transaction_datetime"].dt.tz_localize("UTC").dt.tz_convert(tz).dt.tz_localize(None)
+    return pd.DataFrame({
+        "local_date": local.dt.date,
+        "local_hour": local.dt.hour, "local_weekday": local.dt.day_of_week + 1,
+        "amount_bin": np.floor(np.log10(np.maximum(frame["transaction_amount"], 0.01)) * 4).astype(int),
+    })
+
+
+@pytest.mark.parametrize("tz, derived", [
+    (TZ, {"local_date", "local_hour", "local_weekday", "amount_bin"}),
+    ("America/Santiago", {"amount_bin"}),  # its offset changes inside the data
+])
+def test_derived_columns_equal_the_per_row_values(tmp_path, tz, derived):
+    cfg = _edge_dataset(tmp_path, tz)
+    stores = {source: Store(replace(cfg, hot_rows=SOURCES[source])) for source in SOURCES}
+    try:
+        hot = stores["analytics_table"]
+        an.filter_options(hot, "e")  # builds the table as the aggregates ask for it
+        table = hot.analytics_table("e")
+        assert set(hot.derived_columns("e", table)) == derived
+        # Every row has its own time (the table holds no ids).
+        columns = ", ".join(["transaction_datetime", *sorted(derived)])
+        got = hot.query("derived", f"SELECT {columns} FROM {table} ORDER BY transaction_datetime")
+        info = datasets.read(cfg.home, "e")
+        raw = pd.concat([pd.read_parquet(p) for p in datasets.part_paths(cfg.home, info)])
+        expected = _pandas_derived(raw.sort_values("transaction_datetime").reset_index(drop=True), tz)
+        if "local_date" in got:
+            got["local_date"] = pd.to_datetime(got["local_date"]).dt.date
+        for key in sorted(derived):
+            assert got[key].tolist() == expected[key].tolist(), key
+        for f in (Filters(), Filters(date_from=date(2025, 2, 9), date_until=date(2025, 4, 5)),
+                  Filters(channels=["pos"], label="fraud")):
+            for name, aggregate in AGGREGATES.items():
+                try:
+                    assert_same_answer(aggregate(hot, "e", f), aggregate(stores["parquet"], "e", f))
+                except AssertionError as exc:
+                    raise AssertionError(f"{name} {f}: {exc}") from None
+    finally:
+        for store in stores.values():
+            store.close()
+
+
+def test_builders_read_derived_columns_only_when_the_table_has_them():
+    plain = LocalZone(TZ, -18000)
+    stored = replace(plain, derived=frozenset(an.DERIVED_TYPES))
+    for build in (lambda z: an.hour_weekday_sql("t", z, Filters()),
+                  lambda z: an.daily_series_sql("t", z, Filters(), "day"),
+                  lambda z: an.daily_series_sql("t", z, Filters(), "week"),
+                  lambda z: an.count_sql("t", z, Filters(), {"local_hour": 3, "local_weekday": 1})):
+        assert "to_seconds" in build(plain)[0]
+        assert "to_seconds" not in build(stored)[0] and "tz_offset" not in build(stored)[1]
+    assert "log10" not in an.amount_distribution_sql("t", stored, Filters())[0]
+    assert "log10" in an.amount_distribution_sql("t", plain, Filters())[0]

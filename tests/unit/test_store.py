@@ -312,7 +312,7 @@ def test_hot_rows_setting(monkeypatch, home):
 def test_out_of_memory_while_building_falls_back_to_the_view(channels, monkeypatch, caplog):
     tries = []
 
-    def no_memory(self, cur, dataset, version, view, sort):
+    def no_memory(self, cur, dataset, version, view, sort, derived):
         tries.append(version)
         cur.execute(f"CREATE TYPE {store_module.hot_name(dataset, version, 'channel')} AS ENUM ('a')")
         raise store_module.duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
