@@ -12,7 +12,6 @@ from __future__ import annotations
 import streamlit as st
 
 from fraudlens import charts_monitor as charts
-from fraudlens import export
 from fraudlens.errors import FraudLensError
 from fraudlens.ui import auth, cached, downloads, layout, models_cache, state
 from fraudlens.ui import monitor_view as view
@@ -101,13 +100,13 @@ def draw_quality(maturity, history, nulls, partial: list, tz: str) -> None:
 
 def draw_downloads(home, files: list[tuple], dataset: str) -> None:
     st.subheader("Downloads")
-    st.caption("Each table as CSV; each chart saves itself as a PNG from the camera button of its toolbar.")
+    st.caption("Each table as CSV or Parquet; each chart saves itself as a PNG from the camera button of its "
+               "toolbar.")
+    fmt = downloads.format_picker(f"{PAGE}_format")
     columns = st.columns(3)
     for i, (label, frame, name) in enumerate(files):
-        shown = auth.protect(frame)
-        downloads.file_button(home, f"{label} (CSV)", export.to_csv_bytes(shown), f"{dataset}-{name}.csv",
-                              f"{PAGE}_{name}_csv", what=f"Monitoring: {label}", rows=len(shown),
-                              container=columns[i % 3], width="stretch")
+        downloads.table_button(home, label, auth.protect(frame), f"{dataset}-{name}", f"{PAGE}_{name}", fmt,
+                               what=f"Monitoring: {label}", container=columns[i % 3], width="stretch")
 
 
 home = layout.ensure_frame("pages/monitoring.py")

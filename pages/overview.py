@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from fraudlens import charts, export
+from fraudlens import charts
 from fraudlens.errors import FraudLensError
 from fraudlens.ui import auth, cached, dashboard, downloads, layout, state
 
@@ -84,15 +84,13 @@ else:
                  column_config=dashboard.TABLE_COLUMNS)
 
 st.subheader("Downloads")
-st.caption("Figures as CSV; each chart saves itself as a PNG from the camera button of its "
+st.caption("Figures as CSV or Parquet; each chart saves itself as a PNG from the camera button of its "
            "toolbar (top right of the chart, on hover).")
+fmt = downloads.format_picker(f"{PAGE}_format")
 files = st.columns(3)
-downloads.file_button(home, "KPIs (CSV)", export.to_csv_bytes(dashboard.kpi_table(kpis)),
-                      f"{name}-kpis.csv", f"{PAGE}_kpis_csv", what="Overview KPIs", container=files[0])
-downloads.file_button(home, f"{'Daily' if grain == 'day' else 'Weekly'} series (CSV)", export.to_csv_bytes(series),
-                      f"{name}-{grain}.csv", f"{PAGE}_series_csv", what=f"Overview {grain} series",
-                      rows=len(series), container=files[1])
-largest_rows = auth.protect(largest.rows)
-downloads.file_button(home, "Largest fraud cases (CSV)", export.to_csv_bytes(largest_rows),
-                      f"{name}-largest-frauds.csv", f"{PAGE}_largest_csv", what="Largest fraud cases",
-                      rows=len(largest_rows), personal=downloads.holds_personal(largest_rows), container=files[2])
+downloads.table_button(home, "KPIs", dashboard.kpi_table(kpis), f"{name}-kpis", f"{PAGE}_kpis", fmt,
+                       what="Overview KPIs", container=files[0])
+downloads.table_button(home, f"{'Daily' if grain == 'day' else 'Weekly'} series", series, f"{name}-{grain}",
+                       f"{PAGE}_series", fmt, what=f"Overview {grain} series", container=files[1])
+downloads.table_button(home, "Largest fraud cases", auth.protect(largest.rows), f"{name}-largest-frauds",
+                       f"{PAGE}_largest", fmt, what="Largest fraud cases", container=files[2])

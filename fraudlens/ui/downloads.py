@@ -48,3 +48,18 @@ def file_button(home: Path, label: str, data: bytes, file_name: str, key: str, *
     fmt = file_name.rsplit(".", 1)[-1]
     container.download_button(label, data, file_name=file_name, mime=FORMATS.get(fmt, "application/octet-stream"),
                               key=key, on_click=record, args=(home, what, file_name, rows, personal), **kwargs)
+
+
+def format_picker(key: str, container=st) -> str:
+    """``"csv"`` or ``"parquet"``: the file format of a page's table downloads."""
+    choice = container.segmented_control("File format", ["csv", "parquet"], default="csv", key=key,
+                                         format_func=str.upper, help="CSV opens in a spreadsheet (formula "
+                                         "cells escaped); Parquet keeps the column types.")
+    return choice or "csv"
+
+
+def table_button(home: Path, label: str, frame: pd.DataFrame, stem: str, key: str, fmt: str, *, what: str,
+                 container=st, **kwargs) -> None:
+    """A download of ``frame`` (already masked for the role) as ``fmt``, audited on click."""
+    file_button(home, f"{label} ({fmt.upper()})", table_bytes(frame, fmt), f"{stem}.{fmt}", f"{key}_{fmt}",
+                what=what, rows=len(frame), personal=holds_personal(frame), container=container, **kwargs)

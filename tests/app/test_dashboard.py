@@ -398,3 +398,25 @@ def test_a_tiny_dataset_with_missing_columns_still_draws(app_home, tmp_path):
     charts_ = specs(at)
     assert trace(charts_["Fraud rate by channel"], "fraud rate")["y"] == [analytics.MISSING]
     assert any("**2** transactions" in c.value for c in at.caption)  # the "=20" row was rejected
+
+
+def test_overview_tables_download_as_parquet_and_each_download_is_audited(app_home):
+    import io
+
+    import pandas as pd
+
+    from fraudlens import audit
+    from fraudlens.ui import downloads
+
+    at = open_page(as_role("executive"), "pages/overview.py")
+    at.segmented_control(key="overview_format").set_value("parquet")
+    run_ok(at)
+    labels = [b.label for b in at.get("download_button")]
+    assert labels == ["KPIs (PARQUET)", "Daily series (PARQUET)", "Largest fraud cases (PARQUET)"]
+    frame = pd.DataFrame({"note": ["=HYPERLINK(1)", "ok"], "amount": [1.5, 2.0]})
+    assert pd.read_parquet(io.BytesIO(downloads.table_bytes(frame, "parquet"))).equals(frame)
+    assert downloads.table_bytes(frame, "csv").decode("utf-8-sig").splitlines()[1].startswith("'=HYPERLINK")
+    downloads.record(app_home.home, "Overview KPIs", "demo-kpis.parquet", 2, False)
+    entry = audit.entries(limit=1, cfg=app_home)[0]
+    assert (entry.action, entry.detail["file"], entry.detail["personal_data"]) == (audit.EXPORT, "demo-kpis.parquet",
+                                                                                    False)
