@@ -70,11 +70,10 @@ def test_eight_threads_get_their_own_answers(amounts):
     assert wrong == []
 
 
-@pytest.mark.slow
-def test_readers_keep_working_while_the_dataset_is_replaced(amounts, write):
-    """Sessions browsing while someone appends or replaces never get an error, only whole versions."""
-    header = "transaction_id,transaction_datetime,account_id,transaction_amount\n"
-    store = get_store(amounts)
+def read_during_ingests(count, readers: int, files: list, cfg) -> tuple[list, list]:
+    """Run ``readers`` threads calling ``count()`` while ``files`` are ingested into dataset ``d``
+    (replace, append, replace, ...); returns the errors and the counts that were not a whole
+    number of files (N rows each)."""
     stop = threading.Event()
     errors: list = []
     partial: list = []
@@ -82,24 +81,34 @@ def test_readers_keep_working_while_the_dataset_is_replaced(amounts, write):
     def read():
         while not stop.is_set():
             try:
-                n = store.query_rows("n", f"SELECT count(*) FROM {store.table('d')}")[0][0]
+                n = count()
                 if n % N:
                     partial.append(n)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            except Exception as exc:  # noqa: BLE001 - collected and returned
                 errors.append(repr(exc)[:300])
 
-    threads = [threading.Thread(target=read) for _ in range(4)]
+    threads = [threading.Thread(target=read) for _ in range(readers)]
     for t in threads:
         t.start()
     try:
-        for k in range(1, 7):
-            body = "".join(f"v{k}_{i},2025-01-03 10:00:00,x,{i}\n" for i in range(N))
-            ingest.ingest(write(f"v{k}.csv", header + body), "d", mode="replace" if k % 2 else "append",
-                          cfg=amounts)
+        for k, path in enumerate(files, 1):
+            ingest.ingest(path, "d", mode="replace" if k % 2 else "append", cfg=cfg)
     finally:
         stop.set()
         for t in threads:
             t.join(60)
+    return errors, partial
+
+
+@pytest.mark.slow
+def test_readers_keep_working_while_the_dataset_is_replaced(amounts, write):
+    """Sessions browsing while someone appends or replaces never get an error, only whole versions."""
+    header = "transaction_id,transaction_datetime,account_id,transaction_amount\n"
+    store = get_store(amounts)
+    errors, partial = read_during_ingests(
+        lambda: store.query_rows("n", f"SELECT count(*) FROM {store.table('d')}")[0][0], readers=4,
+        files=[write(f"v{k}.csv", header + "".join(f"v{k}_{i},2025-01-03 10:00:00,x,{i}\n" for i in range(N)))
+               for k in range(1, 7)], cfg=amounts)
     assert errors == []
     assert partial == []
 
@@ -346,31 +355,10 @@ def test_a_table_dropped_between_naming_and_running_is_named_again(channels, wri
 def test_aggregates_keep_working_while_the_dataset_changes(channels, write):
     """Sessions aggregating while someone appends or replaces see whole versions, never errors."""
     store = get_store(channels)
-    stop = threading.Event()
-    errors: list = []
-    partial: list = []
-
-    def read():
-        while not stop.is_set():
-            try:
-                n = hot_count(store)
-                if n % N:
-                    partial.append(n)
-            except Exception as exc:  # noqa: BLE001 - collected and asserted below
-                errors.append(repr(exc)[:300])
-
-    threads = [threading.Thread(target=read) for _ in range(3)]
-    for t in threads:
-        t.start()
-    try:
-        for k in range(1, 5):
-            body = "".join(f"v{k}_{i},2025-01-03 10:00:00,x,{i},pos\n" for i in range(N))
-            ingest.ingest(write(f"v{k}.csv", HEADER + body), "d", mode="replace" if k % 2 else "append",
-                          cfg=channels)
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(60)
+    errors, partial = read_during_ingests(
+        lambda: hot_count(store), readers=3,
+        files=[write(f"v{k}.csv", HEADER + "".join(f"v{k}_{i},2025-01-03 10:00:00,x,{i},pos\n" for i in range(N)))
+               for k in range(1, 5)], cfg=channels)
     assert errors == []
     assert partial == []
     assert hot_count(store) == 2 * N
