@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudlens import audit, datasets, explain, operating, ops, registry
+from fraudlens import audit, datasets, explain, feature_store, operating, ops, registry
 from fraudlens import features as feats
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError
@@ -221,11 +221,11 @@ def _scope_sql(store: Store, dataset: str, spec: feats.FeatureSpec, names: list[
         conds.append("transaction_id IN (SELECT transaction_id FROM read_parquet($batch_parts))")
         params["batch_parts"] = parts
         scope.append(f"ingest {ingest_id}")
-    inner = feats.features_sql(store.table(dataset), spec)
+    params["features"] = str(feature_store.feature_file(store, dataset, spec))
     cols = ", ".join(["transaction_id", "transaction_datetime", "transaction_amount",
                       *(quote_ident(n) for n in names)])
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
-    return f"SELECT {cols} FROM ({inner}){where}", params, " ".join(scope) or "all"
+    return f"SELECT {cols} FROM read_parquet($features){where}", params, " ".join(scope) or "all"
 
 
 def latest_ingest(dataset: str, cfg: Settings | None = None) -> str:

@@ -304,9 +304,15 @@ def feature_names(spec: FeatureSpec) -> list[str]:
 
 
 def compute(store: Store, dataset: str, spec: FeatureSpec) -> pd.DataFrame:
-    """Features for every row of ``dataset`` (ordered by time) as a DataFrame."""
-    view = store.table(dataset)
-    return store.query("features", features_sql(view, spec))
+    """Features for every row of ``dataset`` (ordered by time) as a DataFrame.
+
+    Read from the dataset version's feature file (:mod:`fraudlens.feature_store`), built first
+    if missing.
+    """
+    from fraudlens import feature_store
+
+    path = feature_store.feature_file(store, dataset, spec)
+    return store.query("features", "SELECT * FROM read_parquet($path)", {"path": str(path)})
 
 
 def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, transaction_id: str) -> pd.DataFrame:
@@ -319,6 +325,9 @@ def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, trans
     if not found:
         raise FraudLensError(f"Transaction {transaction_id!r} is not in dataset '{dataset}'.")
     account, ts, *merchant = found[0]
+    stored = _stored_row(store, dataset, spec, str(transaction_id), ts)
+    if stored is not None:
+        return stored
     params = {"account": account, "until": ts}
     has_merchant = "merchant_id" in spec.columns
     if has_merchant:
@@ -326,6 +335,19 @@ def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, trans
     sql = features_sql(view, spec, account_filter=True, merchant_filter=has_merchant, until=True)
     frame = store.query("features_one", sql, params)
     return frame[frame["transaction_id"] == str(transaction_id)].reset_index(drop=True)
+
+
+def _stored_row(store: Store, dataset: str, spec: FeatureSpec, transaction_id: str, ts) -> pd.DataFrame | None:
+    """The row from the feature file when one is built; the timestamp picks its row group."""
+    from fraudlens import feature_store
+
+    path = feature_store.existing(store, dataset, spec)
+    if path is None:
+        return None
+    frame = store.query("features_stored",
+                        "SELECT * FROM read_parquet($path) WHERE transaction_datetime = $ts "
+                        "AND transaction_id = $id", {"path": str(path), "ts": ts, "id": transaction_id})
+    return frame if len(frame) == 1 else None
 
 
 # Plain sentences for reason codes; {v} is the feature's value in its raw unit.

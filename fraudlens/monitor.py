@@ -21,13 +21,13 @@ import logging
 import math
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from fraudlens import datasets, explain, labels, operating, ops, registry
+from fraudlens import datasets, explain, feature_store, labels, operating, ops, registry
 from fraudlens import features as feats
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError, ModelError
@@ -211,10 +211,11 @@ def top_features(dataset: str, model_ref: str, k: int = TOP_FEATURES, cfg: Setti
     spec = feats.FeatureSpec.from_dict(loaded.metadata["feature_spec"])
     store = get_store(cfg)
     cols = ", ".join(quote_ident(n) for n in names)
+    path = feature_store.feature_file(store, dataset, spec)
     sample = store.query(
         "importance_sample",
-        f"SELECT {cols} FROM ({feats.features_sql(store.table(dataset), spec)}) "
-        f"USING SAMPLE reservoir({IMPORTANCE_SAMPLE} ROWS) REPEATABLE (42)",
+        f"SELECT {cols} FROM read_parquet($path) USING SAMPLE reservoir({IMPORTANCE_SAMPLE} ROWS) REPEATABLE (42)",
+        {"path": str(path)},
     )
     if sample.empty:
         return []
@@ -224,18 +225,39 @@ def top_features(dataset: str, model_ref: str, k: int = TOP_FEATURES, cfg: Setti
     return [names[i] for i in order[:k]]
 
 
-def _monitor_frame(store: Store, cfg: Settings, dataset: str, model_ref: str, names: list[str]) -> pd.DataFrame:
+def _weekly_values(store: Store, cfg: Settings, dataset: str, model_ref: str, variable: str,
+                   first: date, last: date) -> tuple[np.ndarray, pd.DataFrame]:
+    """One variable's reference values (training window) and its values per week, as arrays.
+
+    One column at a time, so memory stays at a few hundred MB at 10M rows.
+    """
     name, version = operating.resolve(cfg.home, model_ref)
     meta = registry.read_metadata(name, version, cfg.home)
     spec = feats.FeatureSpec.from_dict(meta["feature_spec"])
-    path = dataset_scores(dataset, f"{name}@{version}", cfg)
-    cols = "".join(f", f.{quote_ident(n)}" for n in names)
-    sql = (
-        f"SELECT f.transaction_datetime, {_week_expr('f.transaction_datetime')} AS week, s.score{cols} "
-        f"FROM ({feats.features_sql(store.table(dataset), spec)}) f "
-        "JOIN read_parquet($scores) s USING (transaction_id)"
-    )
-    return store.query("monitor_features", sql, {"tz": _tz(cfg, dataset), "scores": str(path)})
+    params = {"tz": _tz(cfg, dataset), "features": str(feature_store.feature_file(store, dataset, spec))}
+    if variable == "score":
+        params["scores"] = str(dataset_scores(dataset, f"{name}@{version}", cfg))
+    column = "s.score" if variable == "score" else f"f.{quote_ident(variable)}"
+    source = ("read_parquet($features) f JOIN read_parquet($scores) s USING (transaction_id)"
+              if variable == "score" else "read_parquet($features) f")
+    ref = store.query_arrow(
+        "monitor_reference",
+        f"SELECT CAST({column} AS DOUBLE) AS v FROM {source} WHERE f.transaction_datetime >= $first "
+        "AND f.transaction_datetime < $end",
+        {**{k: v for k, v in params.items() if k != "tz"}, "first": _utc_start(first),
+         "end": _utc_start(last + timedelta(days=1))})
+    weekly = store.query_arrow(
+        "monitor_weekly",
+        f"SELECT {_week_expr('f.transaction_datetime')} AS week, CAST({column} AS DOUBLE) AS v FROM {source}",
+        params)
+    frame = pd.DataFrame({"week": weekly.column("week").to_numpy(zero_copy_only=False),
+                          "v": weekly.column("v").to_numpy(zero_copy_only=False)})
+    values = ref.column("v").to_numpy(zero_copy_only=False)
+    return np.asarray(values, dtype=float), frame
+
+
+def _utc_start(day: date) -> datetime:
+    return datetime.combine(day, datetime.min.time())  # stored times are naive UTC
 
 
 def weekly_psi(dataset: str, model_ref: str, *, features: list[str] | None = None, top: int = TOP_FEATURES,
@@ -265,29 +287,33 @@ def weekly_psi(dataset: str, model_ref: str, *, features: list[str] | None = Non
     if unknown:
         raise FraudLensError(f"The 'features' parameter names features the model does not have: {unknown}.")
     first, last = reference or _training_window(meta)
-    frame = _monitor_frame(get_store(cfg), cfg, dataset, f"{name}@{version}", chosen)
-    day = pd.to_datetime(frame["transaction_datetime"]).dt.date
-    ref = frame[(day >= first) & (day <= last)]
-    if ref.empty:
-        raise FraudLensError(f"Dataset '{dataset}' has no rows in the reference window {first}..{last}.")
+    store = get_store(cfg)
     rows = []
     for variable in ["score", *chosen]:
-        edges = psi_edges(ref[variable].to_numpy(float), bins)
-        expected = ref[variable].to_numpy(float)
+        expected, frame = _weekly_values(store, cfg, dataset, f"{name}@{version}", variable, first, last)
+        if len(expected) == 0:
+            raise FraudLensError(f"Dataset '{dataset}' has no rows in the reference window {first}..{last}.")
+        edges = psi_edges(expected, bins)
         for week, group in frame.groupby("week", sort=True):
-            value = psi(expected, group[variable].to_numpy(float), bins, edges)
+            value = psi(expected, group["v"].to_numpy(float), bins, edges)
             rows.append({"week": pd.Timestamp(week), "variable": variable, "psi": value, "band": psi_band(value),
-                         "rows": len(group), "reference_rows": len(ref)})
+                         "rows": len(group), "reference_rows": len(expected)})
     out = pd.DataFrame(rows, columns=["week", "variable", "psi", "band", "rows", "reference_rows"])
-    out["complete"] = _complete_weeks(out["week"], frame["transaction_datetime"], _tz(cfg, dataset))
+    out["complete"] = _complete_weeks(out["week"], *_data_span(store, dataset), _tz(cfg, dataset))
     return out
 
 
-def _complete_weeks(weeks: pd.Series, stamps: pd.Series, tz: str) -> pd.Series:
+def _data_span(store: Store, dataset: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    first, last = store.query_rows("data_span", f"SELECT min(transaction_datetime), max(transaction_datetime) "
+                                   f"FROM {store.table(dataset)}")[0]
+    return first, last
+
+
+def _complete_weeks(weeks: pd.Series, earliest, latest, tz: str) -> pd.Series:
     """True for weeks whose seven local days all lie within the data's first and last day."""
-    if stamps.empty:
+    if earliest is None or latest is None:
         return pd.Series(False, index=weeks.index)
-    local = operating.local_times(pd.to_datetime(stamps), tz)
+    local = operating.local_times(pd.to_datetime(pd.Series([earliest, latest])), tz)
     first, last = local.min().normalize(), local.max().normalize()
     start = pd.to_datetime(weeks)
     return (start >= first) & (start + pd.Timedelta(days=6) <= last)

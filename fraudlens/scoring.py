@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fraudlens import feature_store
 from fraudlens import features as feats
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError
@@ -33,8 +34,8 @@ def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: d
                   date_until: date | None = None, cfg: Settings | None = None) -> ScoreResult:
     """Write ``transaction_id`` and ``score`` (probability of fraud) for the rows in the date range.
 
-    Features are computed over the whole history so the first rows of the range are point-in-time
-    correct; only the rows in the range are scored.
+    Features come from the dataset version's feature file (computed over the whole history, so
+    the first rows of the range are point-in-time correct); only the rows in the range are scored.
     """
     from fraudlens import registry
     from fraudlens.train import predict
@@ -50,8 +51,9 @@ def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: d
     names = loaded.metadata["features"]
     kind = loaded.metadata.get("kind", "xgboost")
     store = get_store(cfg)
-    sql = feats.features_sql(store.table(dataset), spec)
-    conds, params = [], {}
+    path = feature_store.feature_file(store, dataset, spec)
+    sql = "SELECT * FROM read_parquet($path)"
+    conds, params = [], {"path": str(path)}
     if date_from:
         conds.append("transaction_datetime >= $date_from")
         params["date_from"] = date_from
@@ -59,7 +61,7 @@ def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: d
         conds.append("transaction_datetime < $date_end")
         params["date_end"] = date_until + timedelta(days=1)
     if conds:
-        sql = f"SELECT * FROM ({sql}) WHERE {' AND '.join(conds)}"
+        sql += f" WHERE {' AND '.join(conds)}"
     tmp = out.with_name(f".{out.name}.tmp")
     schema = pa.schema([("transaction_id", pa.string()), ("score", pa.float64())])
     rows = 0

@@ -279,18 +279,31 @@ class Store:
                 continue
 
     def _create_view(self, info: datasets.DatasetInfo) -> None:
-        files = [str(p) for p in datasets.part_paths(self.home, info)]
         cur = self._con.cursor()
         try:
-            # A view's text cannot take bound parameters; the paths come from our own manifest.
-            listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
-            cur.execute(
-                f"CREATE OR REPLACE VIEW {view_name(info.name)} AS "
-                f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
-            )
+            cur.execute(f"CREATE OR REPLACE VIEW {view_name(info.name)} AS {parts_view_sql(self.home, info)}")
         finally:
             cur.close()
-        logger.debug("view for %s at version %d over %d parts", info.name, info.version, len(files))
+        logger.debug("view for %s at version %d over %d parts", info.name, info.version, len(info.files))
+
+    def write_parquet(self, name: str, info: datasets.DatasetInfo, select: Callable[[str], str], out: Path,
+                      *, memory_limit: str, row_group_rows: int) -> None:
+        """Write ``select(view)`` over the parts of ``info`` to ``out`` without going through Python.
+
+        Runs on a connection of its own with its own memory limit, past which DuckDB spills to
+        disk, so a large job neither shares nor exhausts the memory the pages query with.
+        """
+        con = connect(self.cfg, memory_limit=memory_limit)
+        try:
+            con.execute(f"CREATE VIEW source AS {parts_view_sql(self.home, info)}")
+            # COPY ... TO takes no bound parameter; ``out`` is a path we made under the data directory.
+            target = str(out).replace("'", "''")
+            con.execute(f"COPY ({select('source')}) TO '{target}' "
+                        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)})")
+        except duckdb.Error as exc:
+            raise QueryError(name, None, exc) from exc
+        finally:
+            con.close()
 
     def query(self, name: str, sql: str, params: dict[str, Any] | None = None):
         """Run ``sql`` with bound ``params`` and return a pandas DataFrame."""
@@ -338,6 +351,14 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+
+def parts_view_sql(home: Path, info: datasets.DatasetInfo) -> str:
+    """A SELECT over the Parquet parts of ``info``, for a view."""
+    files = [str(p) for p in datasets.part_paths(home, info)]
+    # A view's text cannot take bound parameters; the paths come from our own manifest.
+    listing = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
+    return f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
 
 
 def _compress(cur) -> None:

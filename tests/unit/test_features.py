@@ -8,6 +8,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from fraudlens import feature_store
 from fraudlens import features as F
 from fraudlens.ingest import ingest
 from fraudlens.store import get_store
@@ -67,10 +68,14 @@ def test_one_transaction_equals_the_full_computation(small):
     cfg, _src, raw = small
     store = get_store(cfg)
     spec = F.make_spec(store, "small")
-    full = _features(cfg, "small", spec)
-    for tid in full.index[[10, 2000, 4500, -1]]:
+    full = _features(cfg, "small", spec)  # also builds the feature file
+    picked = full.index[[10, 2000, 4500, -1]]
+    stored = [F.compute_for_transaction(store, "small", spec, tid) for tid in picked]
+    feature_store.remove(cfg.home, "small")  # now each row is computed from its own history
+    for tid, from_file in zip(picked, stored):
         one = F.compute_for_transaction(store, "small", spec, tid).set_index("transaction_id")
         pd.testing.assert_frame_equal(one, full.loc[[tid]], check_exact=False, rtol=1e-9)
+        pd.testing.assert_frame_equal(from_file.set_index("transaction_id"), one)
 
 
 def _reference(raw: pd.DataFrame, delay_days: int) -> pd.DataFrame:
