@@ -51,6 +51,7 @@ import pandas as pd
 from bench import pandas_baseline as pb
 from bench import steps
 from fraudlens import alerts, analytics, datasets, monitor, operating, ops, registry
+from fraudlens import metrics as fl_metrics
 from fraudlens.analytics import FilterOptions, Filters
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError
@@ -127,6 +128,17 @@ elif step == "train":
     r = timed(lambda: train(args["dataset"], "xgboost", name=args["model_name"]))
     out.update(rows=args["rows"], model=f"{r.name}@{r.version}", rows_train=r.rows_train,
                average_precision=round(r.metrics["average_precision"], 4))
+elif step == "train_all":
+    from fraudlens.train import train
+    r = timed(lambda: train(args["dataset"], "xgboost", name=args["model_name"] + "_all"))
+    out.update(rows=args["rows"], model=f"{r.name}@{r.version}", rows_train=r.rows_train,
+               legit_share=r.legit_share, average_precision=round(r.metrics["average_precision"], 4))
+elif step == "monitor":
+    from fraudlens import monitor
+    timed(lambda: monitor.weekly_psi(args["dataset"], args["model"]))
+    started = time.perf_counter()
+    weeks = monitor.weekly_psi(args["dataset"], args["model"])
+    out.update(rows=args["rows"], warm_seconds=time.perf_counter() - started, psi_rows=len(weeks))
 elif step == "score":
     from fraudlens.scoring import score_dataset
     out["rows"] = timed(lambda: score_dataset(args["dataset"], args["model"], args["scores"])).rows
@@ -148,6 +160,7 @@ class Built:
     record: dict  # step -> measurement, for the N set
     train_record: dict  # the same for the set the model was trained on
     train_rows: int
+    home: Path  # the data directory the sets live in
 
 
 def dataset_name(rows: int, seed: int) -> str:
@@ -168,7 +181,7 @@ def step_still_valid(step: str, entry: dict | None, args: dict, home: Path) -> b
     if step == "ingest":
         name = args["dataset"]
         return datasets.exists(home, name) and datasets.read(home, name).rows == args["rows"]
-    if step == "train":
+    if step in ("train", "train_all"):
         name, version = registry.parse_ref(entry["model"])
         try:
             registry.read_metadata(name, version, home)
@@ -177,6 +190,8 @@ def step_still_valid(step: str, entry: dict | None, args: dict, home: Path) -> b
         return True
     if step == "score":
         return Path(args["scores"]).is_file() and entry.get("model") == args["model"]
+    if step == "monitor":
+        return entry.get("model") == args["model"]
     return True
 
 
@@ -194,13 +209,13 @@ def build_set(work: Path, rows: int, seed: int, wanted: list[str], model: str | 
             "model_name": name, "scores": str(work / f"{name}-scores.parquet")}
     upstream_ran = False
     for step in wanted:
-        if step == "score":
+        if step in ("score", "monitor"):
             args["model"] = model or record["train"]["model"]
         if not upstream_ran and step_still_valid(step, record.get(step), args, home):
             continue
         log(f"{step} {rows:,} rows")
         record[step] = {**steps.run_step(CHILD, step, args, child_env(home)), "measured_at": now_iso()}
-        if step == "score":
+        if step in ("score", "monitor"):
             record[step]["model"] = args["model"]
         path.write_text(json.dumps(record, indent=1), encoding="utf-8")
         upstream_ran = upstream_ran or step in ("generate", "ingest")
@@ -212,13 +227,14 @@ def prepare(work: Path, rows: int, seed: int) -> Built:
     work.mkdir(parents=True, exist_ok=True)
     if rows > TRAIN_ROWS:
         train_record = build_set(work, TRAIN_ROWS, seed, ["generate", "ingest", "train"])
-        record = build_set(work, rows, seed, ["generate", "ingest", "features", "score"],
+        record = build_set(work, rows, seed, ["generate", "ingest", "features", "score", "monitor", "train_all"],
                            model=train_record["train"]["model"])
     else:
-        record = train_record = build_set(work, rows, seed, ["generate", "ingest", "features", "train", "score"])
+        record = train_record = build_set(work, rows, seed,
+                                          ["generate", "ingest", "features", "train", "score", "monitor"])
     name = dataset_name(rows, seed)
     return Built(dataset=name, model=record["score"]["model"], scores=work / f"{name}-scores.parquet",
-                 record=record, train_record=train_record, train_rows=min(rows, TRAIN_ROWS))
+                 record=record, train_record=train_record, train_rows=min(rows, TRAIN_ROWS), home=work / "home")
 
 
 def pandas_load_step(cfg: Settings, built: Built) -> tuple[dict, list[str]]:
@@ -725,7 +741,34 @@ def build_rows(built: Built, load: dict, started_at: str) -> list[dict]:
     ]
     rows[3]["rows_train_window"] = train["rows_train"]
     rows[3]["average_precision"] = train["average_precision"]
+    if "monitor" in rec:
+        entry = rec["monitor"]
+        row = step_row("Monitoring page data, first visit: every row scored once, then weekly PSI of the "
+                       "score and the top 5 features", entry, started_at)
+        row["warm_seconds"] = round(entry["warm_seconds"], 2)
+        rows.append(row)
+    if "train_all" in rec:
+        rows.append(train_all_row(built, started_at))
     return rows
+
+
+def train_all_row(built: Built, started_at: str) -> dict:
+    """Training on every row of the N set, beside the TRAIN_ROWS model on the same test rows."""
+    entry = built.record["train_all"]
+    name, version = registry.parse_ref(entry["model"])
+    test = registry.read_table(name, version, "test_scores.parquet", built.home)
+    small = pd.read_parquet(built.scores).rename(columns={"score": "small_score"})
+    both = test.merge(small, on="transaction_id", how="inner")
+    y = both["fraudulent_activity"].astype(bool).to_numpy()
+    ap_small = fl_metrics.average_precision(y, both["small_score"].to_numpy(float))
+    rss = entry["peak_rss_mb"] / 1024
+    status = "met" if rss < 12 else f"missed: {rss:.1f} GB"
+    row = step_row(f"training XGBoost on all {entry['rows']:,} rows ({entry['model']})", entry, started_at,
+                   "completes, peak RSS < 12 GB", status)
+    row.update(rows_train=entry["rows_train"], legit_share=round(entry["legit_share"], 4),
+               average_precision=entry["average_precision"],
+               average_precision_of_the_smaller_model=round(float(ap_small), 4), test_rows=len(both))
+    return row
 
 
 # ---------------------------------------------------------------------------------------------
@@ -793,6 +836,15 @@ def to_markdown(r: dict) -> str:
         step = b["step"] + (f" (*reused*, {b['measured_at'][:10]})" if b["reused"] else "")
         lines.append(f"| {step} | {b['rows']:,} | {b['seconds']:,} | {b['rows_per_s']:,} | "
                      f"{b['peak_rss_mb']:,} | {b['target']} | {b['status']} |")
+    for b in r["build"]:
+        if "warm_seconds" in b:
+            lines += ["", f"Monitoring page data again, scores kept: {b['warm_seconds']:,} s."]
+        if "average_precision_of_the_smaller_model" in b:
+            lines += ["", f"Training on all rows kept every fraud and {b['legit_share']:.1%} of the legitimate "
+                      f"rows of its train window, weighted ({b['rows_train']:,} rows). Average precision on its "
+                      f"test window ({b['test_rows']:,} rows): {b['average_precision']:.4f}, against "
+                      f"{b['average_precision_of_the_smaller_model']:.4f} for the model trained on "
+                      f"{d['train_rows']:,} rows scoring the same rows."]
     lines += [
         "",
         "## What the pages compute",

@@ -175,7 +175,8 @@ def trend(frame: pd.DataFrame, metric: str = "fraud_rate", grain: str = "day",
     x = _list(frame["period"])
     key = "local_date" if grain == "day" else "local_week"
     custom = [[p, int(n), int(k)] for p, n, k in zip(x, frame["transactions"], frame["frauds"])]
-    subtitle = None
+    partial = _partial_periods(frame, grain)
+    notes = []
     fig = go.Figure()
     if metric == "fraud_rate":
         # Periods with few labelled transactions (labels still to come) give no readable rate.
@@ -188,24 +189,38 @@ def trend(frame: pd.DataFrame, metric: str = "fraud_rate", grain: str = "day",
             line={"width": 0}, hoverinfo="skip", name="95% interval", connectgaps=False))
         fig.add_trace(go.Scatter(
             x=x, y=rate, mode="lines+markers", name="fraud rate", connectgaps=False,
-            line={"color": FRAUD, "width": 2}, marker={"size": 5}, customdata=custom, meta=[key],
+            line={"color": FRAUD, "width": 2}, customdata=custom, meta=[key],
+            marker={"size": [8 if p else 5 for p in partial],
+                    "symbol": ["circle-open" if p else "circle" for p in partial]},
             hovertemplate=f"%{{x}}<br>fraud rate %{{y:{fmt}}}<br>%{{customdata[1]:,}} transactions, "
                           "%{customdata[2]:,} frauds<extra></extra>"))
         fig.update_yaxes(tickformat=".1%", rangemode="tozero")
         if not enough.all():
-            subtitle = f"No rate where fewer than {MIN_LABELLED} transactions are labelled yet."
+            notes.append(f"No rate where fewer than {MIN_LABELLED} transactions are labelled yet.")
     else:
         colour = NEUTRAL if metric == "transactions" else FRAUD
         fig.add_trace(go.Bar(
             x=x, y=_list(frame[metric]), marker_color=colour, name=noun.lower(), customdata=custom,
+            marker_pattern_shape=["/" if p else "" for p in partial],
             meta=[key], hovertemplate=f"%{{x}}<br>{noun.lower()} %{{y:{fmt}}}<extra></extra>"))
         fig.update_yaxes(tickformat=",.0f")
     x_title = f"Day ({_tz_label(tz)})" if grain == "day" else f"Week starting Monday ({_tz_label(tz)})"
     y_title = axis if metric == "fraud_rate" else f"{axis.replace(' (PEN)', '')} {per}" + \
         (" (PEN)" if metric == "fraud_amount" else "")
-    _style(fig, title, x_title, y_title, height=height, legend=metric == "fraud_rate", subtitle=subtitle)
+    if any(partial):
+        shown = "hollow" if metric == "fraud_rate" else "hatched"
+        notes.append(f"Weeks only partly in the range are {shown}: their totals are not comparable.")
+    _style(fig, title, x_title, y_title, height=height, legend=metric == "fraud_rate",
+           subtitle=" ".join(notes) or None)
     fig.update_xaxes(type="date")
     return fig
+
+
+def _partial_periods(frame: pd.DataFrame, grain: str) -> list[bool]:
+    """Weeks with fewer than 7 of their days in the range (``days`` of ``daily_series``)."""
+    if grain != "week" or "days" not in frame:
+        return [False] * len(frame)
+    return [int(d) < 7 for d in frame["days"]]
 
 
 # ---------------------------------------------------------------------------------------------

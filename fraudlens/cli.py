@@ -217,6 +217,7 @@ def _train(args) -> int:
         print(json.dumps({"name": result.name, "version": result.version, "kind": result.kind,
                           "windows": result.windows.to_dict(), "rows_train": result.rows_train,
                           "rows_test": result.rows_test, "seconds": round(result.seconds, 2),
+                          "legit_sample_share": result.legit_share,
                           "metrics": result.metrics}, indent=1, default=_plain))
         return 0
     m = result.metrics
@@ -224,6 +225,9 @@ def _train(args) -> int:
     print(f"{result.name}@{result.version}")
     print(f"  {result.kind} trained on {result.rows_train:,} rows ({w.train_from}..{w.train_until}), "
           f"tested on {result.rows_test:,} rows ({w.test_from}..{w.test_until}) in {result.seconds:.1f} s")
+    if result.legit_share < 1:
+        print(f"  every fraud and {result.legit_share:.1%} of the legitimate rows of the train window, "
+              "each weighted by the inverse of that share")
     rows = [("ROC AUC", m["roc_auc"]), ("average precision", m["average_precision"]),
             ("card precision@100 per day", m["card_precision_at_100_per_day"]),
             ("precision at 0.5", m["precision_at_0_5"]), ("recall at 0.5", m["recall_at_0_5"]),

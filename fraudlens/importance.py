@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from fraudlens import explain, registry
+from fraudlens import explain, feature_store, registry
 from fraudlens import features as feats
 from fraudlens.config import Settings, settings
 from fraudlens.errors import ModelError
@@ -81,8 +81,11 @@ def sample_contributions(model_ref: str, n: int = SAMPLE_ROWS, seed: int = 0,
     sample = scored.sample(n=min(n, len(scored)), random_state=seed) if len(scored) else scored
     spec = feats.FeatureSpec.from_dict(meta["feature_spec"])
     names = list(meta["features"])
-    computed = feats.compute(get_store(cfg), meta["dataset"], spec)
-    picked = computed[computed["transaction_id"].isin(sample["transaction_id"])]
+    store = get_store(cfg)
+    picked = store.query(
+        "importance_rows", "SELECT * FROM read_parquet($path) WHERE transaction_id IN (SELECT unnest($ids))",
+        {"path": str(feature_store.feature_file(store, meta["dataset"], spec)),
+         "ids": [str(i) for i in sample["transaction_id"]]})
     picked = sample[["transaction_id", "fraudulent_activity", "transaction_amount", "score"]].merge(
         picked[["transaction_id", *names]], on="transaction_id", how="inner").reset_index(drop=True)
     if picked.empty:

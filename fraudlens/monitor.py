@@ -135,7 +135,7 @@ def _tz(cfg: Settings, dataset: str) -> str:
 
 
 def dataset_scores(dataset: str, model_ref: str, cfg: Settings | None = None) -> Path:
-    """Path of a Parquet file with ``transaction_id, score`` for every row of ``dataset``.
+    """Path of a Parquet file with ``transaction_id, score, transaction_datetime`` for every row.
 
     Scored once per (dataset version, model version); older files of the pair are removed.
     """
@@ -146,12 +146,12 @@ def dataset_scores(dataset: str, model_ref: str, cfg: Settings | None = None) ->
     name, version = operating.resolve(cfg.home, model_ref)
     info = datasets.read(cfg.home, dataset)
     folder = Path(cfg.home) / MONITOR_DIR / "scores" / dataset
-    target = folder / f"{name}-v{version}-d{info.version}.parquet"
+    target = folder / f"{name}-v{version}-d{info.version}-timed.parquet"
     if target.is_file():
         return target
     folder.mkdir(parents=True, exist_ok=True)
-    score_dataset(dataset, f"{name}@{version}", target, cfg=cfg)
-    pattern = re.compile(rf"^{re.escape(name)}-v{version}-d\d+\.parquet$")
+    score_dataset(dataset, f"{name}@{version}", target, with_time=True, cfg=cfg)
+    pattern = re.compile(rf"^{re.escape(name)}-v{version}-d\d+(-timed)?\.parquet$")
     for old in folder.iterdir():
         if old != target and pattern.match(old.name):
             old.unlink(missing_ok=True)
@@ -178,12 +178,11 @@ def weekly_scores(dataset: str, model_ref: str, threshold: float | None = None,
         live = operating.live_point(cfg.home, model_ref)
         threshold = None if live is None else float(live.point.threshold)
     sql = (
-        f"SELECT {_week_expr('t.transaction_datetime')} AS week, count(*) AS rows, avg(s.score) AS mean, "
+        f"SELECT {_week_expr('s.transaction_datetime')} AS week, count(*) AS rows, avg(s.score) AS mean, "
         "quantile_cont(s.score, 0.5) AS p50, quantile_cont(s.score, 0.9) AS p90, "
         "quantile_cont(s.score, 0.99) AS p99, "
         "CASE WHEN $threshold IS NULL THEN NULL ELSE avg(CAST(s.score >= $threshold AS DOUBLE)) END AS above "
-        f"FROM read_parquet($scores) s JOIN {store.table(dataset)} t USING (transaction_id) "
-        "GROUP BY week ORDER BY week"
+        "FROM read_parquet($scores) s GROUP BY week ORDER BY week"
     )
     return store.query("weekly_scores", sql, {"tz": _tz(cfg, dataset), "scores": str(path),
                                               "threshold": threshold})
@@ -234,22 +233,19 @@ def _weekly_values(store: Store, cfg: Settings, dataset: str, model_ref: str, va
     name, version = operating.resolve(cfg.home, model_ref)
     meta = registry.read_metadata(name, version, cfg.home)
     spec = feats.FeatureSpec.from_dict(meta["feature_spec"])
-    params = {"tz": _tz(cfg, dataset), "features": str(feature_store.feature_file(store, dataset, spec))}
-    if variable == "score":
-        params["scores"] = str(dataset_scores(dataset, f"{name}@{version}", cfg))
-    column = "s.score" if variable == "score" else f"f.{quote_ident(variable)}"
-    source = ("read_parquet($features) f JOIN read_parquet($scores) s USING (transaction_id)"
-              if variable == "score" else "read_parquet($features) f")
+    # The kept scores carry their timestamps; a feature is read from the feature file.
+    path = (dataset_scores(dataset, f"{name}@{version}", cfg) if variable == "score"
+            else feature_store.feature_file(store, dataset, spec))
+    column = quote_ident(variable)
     ref = store.query_arrow(
         "monitor_reference",
-        f"SELECT CAST({column} AS DOUBLE) AS v FROM {source} WHERE f.transaction_datetime >= $first "
-        "AND f.transaction_datetime < $end",
-        {**{k: v for k, v in params.items() if k != "tz"}, "first": _utc_start(first),
-         "end": _utc_start(last + timedelta(days=1))})
+        f"SELECT CAST({column} AS DOUBLE) AS v FROM read_parquet($path) WHERE transaction_datetime >= $first "
+        "AND transaction_datetime < $end",
+        {"path": str(path), "first": _utc_start(first), "end": _utc_start(last + timedelta(days=1))})
     weekly = store.query_arrow(
         "monitor_weekly",
-        f"SELECT {_week_expr('f.transaction_datetime')} AS week, CAST({column} AS DOUBLE) AS v FROM {source}",
-        params)
+        f"SELECT {_week_expr('transaction_datetime')} AS week, CAST({column} AS DOUBLE) AS v "
+        "FROM read_parquet($path)", {"path": str(path), "tz": _tz(cfg, dataset)})
     frame = pd.DataFrame({"week": weekly.column("week").to_numpy(zero_copy_only=False),
                           "v": weekly.column("v").to_numpy(zero_copy_only=False)})
     values = ref.column("v").to_numpy(zero_copy_only=False)

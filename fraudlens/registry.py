@@ -1250,6 +1250,10 @@ def _card_data(meta: Mapping[str, Any]) -> str:
                  f"fraud rate {rate:.2%}" if rate is not None else None]
         if any(parts):
             lines.append(f"- {split.capitalize()}: " + ", ".join(p for p in parts if p))
+    share = meta.get("legit_sample_share")
+    if isinstance(share, (int, float)) and share < 1:
+        lines.append(f"- Sampled: every fraud and {share:.1%} of the legitimate rows of the train window "
+                     f"({meta.get('rows_train_window', 0):,} rows), each weighted by the inverse of that share")
     if meta.get("label_delay_days") is not None:
         lines.append(f"- Label delay: {meta['label_delay_days']} days")
     return "## Data\n\n" + "\n".join(lines)

@@ -31,8 +31,11 @@ class ScoreResult:
 
 
 def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: date | None = None,
-                  date_until: date | None = None, cfg: Settings | None = None) -> ScoreResult:
+                  date_until: date | None = None, with_time: bool = False,
+                  cfg: Settings | None = None) -> ScoreResult:
     """Write ``transaction_id`` and ``score`` (probability of fraud) for the rows in the date range.
+
+    ``with_time`` adds ``transaction_datetime``, so weekly summaries need no join back to the data.
 
     Features come from the dataset version's feature file (computed over the whole history, so
     the first rows of the range are point-in-time correct); only the rows in the range are scored.
@@ -63,14 +66,19 @@ def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: d
     if conds:
         sql += f" WHERE {' AND '.join(conds)}"
     tmp = out.with_name(f".{out.name}.tmp")
-    schema = pa.schema([("transaction_id", pa.string()), ("score", pa.float64())])
+    fields = [("transaction_id", pa.string()), ("score", pa.float64())]
+    if with_time:
+        fields.append(("transaction_datetime", pa.timestamp("us")))
+    schema = pa.schema(fields)
     rows = 0
     with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
         for batch in store.query_batches("score_features", sql, params):
             frame = batch.to_pandas()
             scores = predict(loaded.model, kind, frame[names])
-            writer.write_table(pa.table({"transaction_id": frame["transaction_id"].astype(str),
-                                         "score": scores.astype("float64")}, schema=schema))
+            columns = {"transaction_id": frame["transaction_id"].astype(str), "score": scores.astype("float64")}
+            if with_time:
+                columns["transaction_datetime"] = frame["transaction_datetime"]
+            writer.write_table(pa.table(columns, schema=schema))
             rows += len(frame)
     os.replace(tmp, out)
     seconds = time.perf_counter() - started

@@ -40,6 +40,7 @@ _STORES_LOCK = threading.Lock()
 ANALYTICS_COLUMNS = (
     "transaction_datetime", "transaction_amount", "fraudulent_activity", "channel",
     "transaction_type", "merchant_location", "account_type", "merchant_id", "account_id",
+    "transaction_id",  # so a page of rows is found here and only its rows are read from Parquet
 )
 # Text with at most this many distinct values is stored as ENUM (2 bytes a value at most);
 # ids with more stay VARCHAR, which the compressed catalog stores as a dictionary.

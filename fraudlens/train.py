@@ -26,6 +26,9 @@ KINDS = ("xgboost", "random_forest", "logistic")
 Progress = Callable[[float, str], None]
 TEST_SHARE = 0.2
 VALIDATION_SHARE = 0.15
+# Past this many legitimate rows in the train window, training keeps every fraud and a random
+# share of the legitimate rows, weighted by the inverse of that share (bounded memory at 10M rows).
+LEGIT_CAP = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,7 @@ class TrainResult:
     rows_train: int
     rows_test: int
     seconds: float
+    legit_share: float = 1.0  # share of the train window's legitimate rows trained on
 
 
 def default_windows(first: date, last: date, label_delay_days: int, test_share: float = TEST_SHARE) -> Windows:
@@ -127,24 +131,32 @@ def _boosting_progress(report: Progress, rounds: int, start: float, end: float):
 
 
 def fit(kind: str, X: pd.DataFrame, y: np.ndarray, seed: int, params: dict | None = None,
-        progress: Progress | None = None):
-    """Fit ``kind`` on time-ordered ``X``; XGBoost stops early on the latest slice of it."""
+        progress: Progress | None = None, weights: np.ndarray | None = None):
+    """Fit ``kind`` on time-ordered ``X``; XGBoost stops early on the latest slice of it.
+
+    ``weights`` are row weights (a sampled legitimate row stands for several), or None.
+    """
     positives = int(y.sum())
     if positives == 0 or positives == len(y):
         raise ModelError("The training window needs both fraud and legitimate labelled rows.")
-    pos_weight = (len(y) - positives) / positives
+    w = np.ones(len(y)) if weights is None else np.asarray(weights, dtype=float)
+    pos_weight = float(w[y == 0].sum() / w[y == 1].sum())
     model = make_model(kind, pos_weight, seed, params)
     if kind == "xgboost" and progress is not None:
         model.set_params(callbacks=[_boosting_progress(progress, model.get_params()["n_estimators"], 0.5, 0.8)])
+    given = {} if weights is None else {"sample_weight": w}
     if kind == "xgboost":
         cut = int(len(y) * (1 - VALIDATION_SHARE))
         if y[cut:].sum() == 0 or y[:cut].sum() == 0:
             model.set_params(early_stopping_rounds=None)
-            model.fit(X, y, verbose=False)
-        else:
+            model.fit(X, y, verbose=False, **given)
+        elif weights is None:
             model.fit(X.iloc[:cut], y[:cut], eval_set=[(X.iloc[cut:], y[cut:])], verbose=False)
+        else:
+            model.fit(X.iloc[:cut], y[:cut], sample_weight=w[:cut], eval_set=[(X.iloc[cut:], y[cut:])],
+                      sample_weight_eval_set=[w[cut:]], verbose=False)
         return model
-    model.fit(X, y)
+    model.fit(X, y, **{f"{model.steps[-1][0]}__{k}": v for k, v in given.items()})
     return model
 
 
@@ -205,6 +217,76 @@ def with_case_labels(frame: pd.DataFrame, dataset: str, cfg: Settings) -> tuple[
     return ops.apply_labels(frame, found), covered
 
 
+@dataclass(frozen=True)
+class WindowRows:
+    train: pd.DataFrame  # time order; column ``sample_weight`` when legitimate rows were sampled
+    test: pd.DataFrame
+    train_window_rows: int  # labelled rows in the train window before sampling
+    legit_share: float  # share of the train window's legitimate rows kept (1.0: all)
+    case_labels: int
+
+
+def _day_range(first: date, last: date) -> dict:
+    # Stored times are naive UTC; windows are whole UTC days, bounds inclusive.
+    return {"lo": datetime.combine(first, datetime.min.time()),
+            "hi": datetime.combine(last + timedelta(days=1), datetime.min.time())}
+
+
+def window_rows(store: Store, dataset: str, spec: feats.FeatureSpec, w: Windows, seed: int,
+                cfg: Settings, legit_cap: int | None = None) -> WindowRows:
+    """The labelled rows of the train and test windows, read from the feature file.
+
+    Labels from alert dispositions override the dataset's. When the train window holds more than
+    ``legit_cap`` (default :data:`LEGIT_CAP`) legitimate rows, every fraud and every disposition-labelled row is kept and the
+    other legitimate rows are sampled (by a hash of the id and the seed, so it is repeatable),
+    each weighted by the inverse of the share kept. The test window is never sampled.
+    """
+    from fraudlens import feature_store, ops
+
+    found = ops.effective_labels(cfg.home, dataset)
+    path = str(feature_store.feature_file(store, dataset, spec))
+    base = {"path": path, "ids": list(found["transaction_id"])}
+    labelled = "(fraudulent_activity IS NOT NULL OR transaction_id IN (SELECT unnest($ids)))"
+    span = "transaction_datetime >= $lo AND transaction_datetime < $hi"
+    legit = store.query_rows(
+        "train_window_counts",
+        f"SELECT count(*), count(*) FILTER (WHERE fraudulent_activity = false AND transaction_id NOT IN "
+        f"(SELECT unnest($ids))) FROM read_parquet($path) WHERE {labelled} AND {span}",
+        {**base, **_day_range(w.train_from, w.train_until)})[0]
+    cap = LEGIT_CAP if legit_cap is None else legit_cap
+    share = min(1.0, cap / legit[1]) if legit[1] else 1.0
+    truth = ""
+    if GROUND_TRUTH in spec.columns:
+        truth = (f" LEFT JOIN (SELECT transaction_id, {quote_ident(GROUND_TRUTH)} FROM {store.table(dataset)}) g "
+                 "USING (transaction_id)")
+    select = f"SELECT f.*{', g.' + quote_ident(GROUND_TRUTH) if truth else ''} FROM read_parquet($path) f{truth}"
+    order = " ORDER BY transaction_datetime, transaction_id"
+    certain = "(coalesce(fraudulent_activity, true) OR transaction_id IN (SELECT unnest($ids)))"
+    if share < 1.0:
+        keep = f" AND ({certain} OR hash(transaction_id, $seed) % 1000000 < {int(share * 1_000_000)})"
+        weight = f", CASE WHEN {certain} THEN 1.0 ELSE {1 / share!r} END AS sample_weight"
+        train_sql = f"SELECT *{weight} FROM ({select}) WHERE {labelled} AND {span}{keep}{order}"
+        train_params = {**base, **_day_range(w.train_from, w.train_until), "seed": seed}
+    else:
+        train_sql = f"SELECT * FROM ({select}) WHERE {labelled} AND {span}{order}"
+        train_params = {**base, **_day_range(w.train_from, w.train_until)}
+    train_rows = store.query("train_window", train_sql, train_params)
+    test_rows = store.query("test_window", f"SELECT * FROM ({select}) WHERE {labelled} AND {span}{order}",
+                            {**base, **_day_range(w.test_from, w.test_until)})
+    train_rows, covered_train = _case_labelled(train_rows, found)
+    test_rows, covered_test = _case_labelled(test_rows, found)
+    return WindowRows(train_rows, test_rows, int(legit[0]), share, covered_train + covered_test)
+
+
+def _case_labelled(frame: pd.DataFrame, found: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    from fraudlens import ops
+
+    if found.empty:
+        return frame, 0
+    covered = int(frame["transaction_id"].astype(str).isin(found["transaction_id"]).sum())
+    return ops.apply_labels(frame, found).reset_index(drop=True), covered
+
+
 def _dataset_span(store: Store, dataset: str) -> tuple[date, date]:
     from fraudlens import datasets
 
@@ -236,15 +318,15 @@ def train(
     store = get_store(cfg)
     report(0.05, "Computing point-in-time features")
     spec = feats.make_spec(store, dataset, label_delay_days)
-    frame = _with_ground_truth(store, dataset, feats.compute(store, dataset, spec), spec)
-    frame, case_labels = with_case_labels(frame, dataset, cfg)
     windows = windows or default_windows(*_dataset_span(store, dataset), label_delay_days)
     _check_windows(windows)
-    train_rows, test_rows = split(frame, windows)
+    rows = window_rows(store, dataset, spec, windows, seed, cfg)
+    train_rows, test_rows, case_labels = rows.train, rows.test, rows.case_labels
     if test_rows.empty:
         raise ModelError(f"No labelled rows in the test window {windows.test_from}..{windows.test_until}.")
     names = feats.feature_names(spec)
     X, y = train_rows[names], train_rows["fraudulent_activity"].to_numpy(dtype=int)
+    weights = train_rows["sample_weight"].to_numpy(float) if "sample_weight" in train_rows else None
     params, tuning = {}, None
     if tune:
         from fraudlens import tuning as tuner
@@ -254,7 +336,7 @@ def train(
         params = tuning["best_params"]
     report(0.5, f"Training {kind} on {len(X):,} rows")
     fit_started = time.perf_counter()
-    model = fit(kind, X, y, seed, params, progress=report)
+    model = fit(kind, X, y, seed, params, progress=report, weights=weights)
     fit_seconds = time.perf_counter() - fit_started
     report(0.8, "Evaluating on the test window")
     saveable = _to_saveable(model, kind)
@@ -265,6 +347,8 @@ def train(
         "windows": windows.to_dict(),
         "label_delay_days": label_delay_days,
         "rows_train": int(len(X)),
+        "rows_train_window": rows.train_window_rows,
+        "legit_sample_share": rows.legit_share,
         "frauds_train": int(y.sum()),
         "rows_test": int(len(test_rows)),
         "case_labels": case_labels,
@@ -288,7 +372,7 @@ def train(
     logger.info("trained %s v%s on %s: AP %.3f", saved.name, saved.version, dataset,
                 metrics["average_precision"])
     return TrainResult(saved.name, saved.version, kind, metrics, windows, len(X), len(test_rows),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, rows.legit_share)
 
 
 def _test_scores_frame(test: pd.DataFrame, scores: np.ndarray) -> pd.DataFrame:

@@ -38,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 ROLES = ("executive", "supervisor", "analyst", "admin")
 DEFAULT_LOCAL_ROLE = "analyst"
+ROLE_PARAM = "role"  # local mode only: the role in the page's URL
 ROLE_KEY = "role"  # the local-mode picker's widget key
 NAME_KEY = "user_name"  # the local-mode name box
 ACTIVE_ROLE = "active_role"  # the role this run uses, whatever the mode
@@ -179,11 +180,22 @@ def _local_role() -> str:
     the sidebar after ``st.navigation``, where its widget identity is the same on every page)."""
     value = st.session_state.get(ROLE_KEY)
     if value not in ROLES:
+        value = st.query_params.get(ROLE_PARAM)  # a reload starts a new session: the URL keeps the role
+    if value not in ROLES:
         value = DEFAULT_LOCAL_ROLE
     # Written back every run so the choice survives runs that draw no picker.
     st.session_state[ROLE_KEY] = value
     st.session_state[NAME_KEY] = st.session_state.get(NAME_KEY) or ""
+    _keep_in_url(value)
     return value
+
+
+def _keep_in_url(value: str) -> None:
+    if value == DEFAULT_LOCAL_ROLE:
+        if ROLE_PARAM in st.query_params:
+            del st.query_params[ROLE_PARAM]
+    elif st.query_params.get(ROLE_PARAM) != value:
+        st.query_params[ROLE_PARAM] = value
 
 
 def _signed_in_role() -> str:

@@ -105,6 +105,20 @@ def test_every_page_each_role_may_open_opens_without_exception(app_home):
         open_page(at, "pages/home.py")
 
 
+def test_the_local_role_is_kept_in_the_url_so_a_reload_keeps_it(app_home):
+    at = as_role("supervisor")
+    assert at.query_params["role"] == "supervisor"
+    reloaded = AppTest.from_file(str(APP), default_timeout=120)  # a reload is a new session
+    reloaded.query_params["role"] = "supervisor"
+    run_ok(reloaded)
+    assert reloaded.sidebar.selectbox(key="role").value == "supervisor"
+    fresh = AppTest.from_file(str(APP), default_timeout=120)
+    fresh.query_params["role"] = "root"  # not a role: the default, and the URL loses it
+    run_ok(fresh)
+    assert fresh.sidebar.selectbox(key="role").value == auth.DEFAULT_LOCAL_ROLE
+    assert "role" not in fresh.query_params
+
+
 def test_an_executive_running_a_page_file_directly_gets_home_instead(app_home):
     """A page file run on its own (a first request for its URL) still obeys the role."""
     run_ok(AppTest.from_file(str(APP), default_timeout=120))  # first start builds the demo

@@ -258,6 +258,9 @@ def test_weekly_series_equals_pandas(data):
     assert all(d.weekday() == 0 for d in got["period"])
     assert got["period"].tolist() == list(expected.index)
     assert_counts_equal(got, expected)
+    # 2025-02-05 is a Wednesday and 2025-03-04 a Tuesday: the first and last weeks are partial.
+    assert got["days"].tolist() == [5, 7, 7, 7, 2]
+    assert (an.daily_series(store, "d", f, grain="day")["days"] == 1).all()
     with pytest.raises(FraudLensError, match="'grain'"):
         an.daily_series(store, "d", f, grain="month")
 

@@ -138,3 +138,15 @@ def test_selections_map_back_to_drill_down_keys():
     assert charts.selection_extra(trend, [{"curve_number": 0, "customdata": ["2025-01-06", 5, 1]}]) == {
         "local_week": ["2025-01-06"]}
     assert charts.selection_extra(trend, []) == {}
+
+
+def test_partial_weeks_are_hatched_or_hollow_and_the_chart_says_why():
+    weeks = series_frame(4).assign(period=[date(2025, 1, 6) + timedelta(weeks=i) for i in range(4)], days=[3, 7, 7, 5])
+    bars = charts.trend(weeks, "transactions", "week")
+    assert list(bars.data[0].marker.pattern.shape) == ["/", "", "", "/"]
+    assert "partly in the range are hatched" in bars.layout.title.text
+    line = next(t for t in charts.trend(weeks, "fraud_rate", "week").data if t.name == "fraud rate")
+    assert list(line.marker.symbol) == ["circle-open", "circle", "circle", "circle-open"]
+    full = charts.trend(weeks.assign(days=7), "transactions", "week")
+    assert set(full.data[0].marker.pattern.shape) == {""}
+    assert "<sup>" not in full.layout.title.text

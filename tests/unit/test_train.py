@@ -21,7 +21,7 @@ from fraudlens.ingest import ingest
 from fraudlens.scoring import score_dataset
 from fraudlens.store import get_store
 from fraudlens.synth import generate
-from fraudlens.train import KINDS, Windows, default_windows, predict, split, train
+from fraudlens.train import KINDS, Windows, default_windows, predict, split, train, window_rows
 
 
 @pytest.fixture(scope="module")
@@ -201,3 +201,53 @@ def test_dispositions_override_the_training_target(trained, tmp_path):
     after = registry.load_model(again.name, again.version, home=cfg.home).metadata
     assert (before["case_labels"], after["case_labels"]) == (0, 3)
     assert after["frauds_train"] == before["frauds_train"] + 3
+
+
+def test_window_rows_without_sampling_equal_the_split_of_every_row(trained):
+    cfg, results = trained
+    store = get_store(cfg)
+    spec = F.make_spec(store, "tx")
+    w = results["xgboost"].windows
+    rows = window_rows(store, "tx", spec, w, 1, cfg)
+    train_all, test_all = split(F.compute(store, "tx", spec), w)
+    assert rows.legit_share == 1.0 and "sample_weight" not in rows.train
+    assert rows.train_window_rows == len(train_all)
+    pd.testing.assert_frame_equal(rows.train[train_all.columns], train_all.reset_index(drop=True))
+    pd.testing.assert_frame_equal(rows.test[test_all.columns], test_all.reset_index(drop=True))
+
+
+def test_a_large_train_window_keeps_every_fraud_and_a_weighted_share_of_the_rest(trained):
+    cfg, results = trained
+    store = get_store(cfg)
+    spec = F.make_spec(store, "tx")
+    w = results["xgboost"].windows
+    full = window_rows(store, "tx", spec, w, 1, cfg)
+    legit = int((~full.train["fraudulent_activity"].astype(bool)).sum())
+    sampled = window_rows(store, "tx", spec, w, 1, cfg, legit_cap=legit // 4)
+    train_rows = sampled.train
+    frauds = train_rows["fraudulent_activity"].astype(bool)
+    assert frauds.sum() == full.train["fraudulent_activity"].astype(bool).sum()
+    assert sampled.legit_share == pytest.approx(0.25, abs=0.01)
+    assert (~frauds).sum() == pytest.approx(legit / 4, rel=0.1)
+    assert (train_rows.loc[frauds, "sample_weight"] == 1.0).all()
+    assert train_rows.loc[~frauds, "sample_weight"].sum() == pytest.approx(legit, rel=0.1)
+    assert train_rows["transaction_datetime"].is_monotonic_increasing
+    pd.testing.assert_frame_equal(sampled.test, full.test)  # the test window is never sampled
+    again = window_rows(store, "tx", spec, w, 1, cfg, legit_cap=legit // 4)
+    other = window_rows(store, "tx", spec, w, 2, cfg, legit_cap=legit // 4)
+    assert again.train["transaction_id"].tolist() == train_rows["transaction_id"].tolist()
+    assert other.train["transaction_id"].tolist() != train_rows["transaction_id"].tolist()
+
+
+def test_training_on_a_sample_of_legitimate_rows_records_it_and_still_ranks_well(trained, monkeypatch):
+    import fraudlens.train as train_module
+
+    cfg, results = trained
+    monkeypatch.setattr(train_module, "LEGIT_CAP", 4_000)
+    result = train("tx", "xgboost", name="sampled", cfg=cfg, seed=1)
+    meta = registry.read_metadata("sampled", result.version, cfg.home)
+    assert 0 < meta["legit_sample_share"] < 1
+    assert meta["rows_train"] < meta["rows_train_window"]
+    assert result.metrics["roc_auc"] > 0.9
+    assert result.metrics["average_precision"] > 0.5 * results["xgboost"].metrics["average_precision"]
+    assert "of the legitimate rows of the train window" in registry.model_card("sampled", result.version, cfg.home)
