@@ -30,7 +30,7 @@ from fraudlens.store import Store
 logger = logging.getLogger(__name__)
 
 FEATURES_DIR = ".features"
-ROW_GROUP_ROWS = 16_384
+ROW_GROUP_ROWS = 8_192  # one explanation reads one row group of ~60 columns
 DEFAULT_MEMORY = "2500MB"
 _locks: dict[Path, threading.Lock] = {}
 _locks_guard = threading.Lock()
