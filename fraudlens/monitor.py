@@ -73,12 +73,12 @@ def psi_edges(expected: np.ndarray, bins: int = PSI_BINS) -> np.ndarray:
     finite = finite[np.isfinite(finite)]
     if len(finite) == 0:
         return np.array([])
-    ordered = np.sort(finite)
-    n = len(ordered)
+    n = len(finite)
     # The k/bins quantile is the smallest value with at least n*k/bins values at or below it;
     # integer arithmetic keeps it exact where n*k/bins is a whole number.
     index = [(n * k + bins - 1) // bins - 1 for k in range(1, bins)]
-    return np.unique(ordered[index])
+    # A partial sort puts exactly those order statistics in place (linear time, not n log n).
+    return np.unique(np.partition(finite, index)[index]) if index else np.array([])
 
 
 def psi_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -90,7 +90,8 @@ def psi_shares(values: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return counts / len(v) if len(v) else counts
 
 
-def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS, edges: np.ndarray | None = None) -> float:
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS, edges: np.ndarray | None = None,
+        expected_shares: np.ndarray | None = None) -> float:
     """Population stability index of ``actual`` against ``expected``.
 
     ``PSI = sum_i (a_i - e_i) * ln(a_i / e_i)`` over the bins of :func:`psi_edges` (deciles of
@@ -105,6 +106,8 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS, edges: n
     bins : int
     edges : ndarray, optional
         Precomputed :func:`psi_edges` of ``expected``.
+    expected_shares : ndarray, optional
+        Precomputed :func:`psi_shares` of ``expected`` over ``edges`` (many weeks, one reference).
 
     Returns
     -------
@@ -114,7 +117,8 @@ def psi(expected: np.ndarray, actual: np.ndarray, bins: int = PSI_BINS, edges: n
     if len(e_values) == 0 or len(a_values) == 0:
         return float("nan")
     cuts = psi_edges(e_values, bins) if edges is None else edges
-    e = np.maximum(psi_shares(e_values, cuts), PSI_FLOOR)
+    shared = psi_shares(e_values, cuts) if expected_shares is None or edges is None else expected_shares
+    e = np.maximum(shared, PSI_FLOOR)
     a = np.maximum(psi_shares(a_values, cuts), PSI_FLOOR)
     return float(np.sum((a - e) * np.log(a / e)))
 
@@ -236,20 +240,16 @@ def _weekly_values(store: Store, cfg: Settings, dataset: str, model_ref: str, va
     # The kept scores carry their timestamps; a feature is read from the feature file.
     path = (dataset_scores(dataset, f"{name}@{version}", cfg) if variable == "score"
             else feature_store.feature_file(store, dataset, spec))
-    column = quote_ident(variable)
-    ref = store.query_arrow(
-        "monitor_reference",
-        f"SELECT CAST({column} AS DOUBLE) AS v FROM read_parquet($path) WHERE transaction_datetime >= $first "
-        "AND transaction_datetime < $end",
-        {"path": str(path), "first": _utc_start(first), "end": _utc_start(last + timedelta(days=1))})
     weekly = store.query_arrow(
         "monitor_weekly",
-        f"SELECT {_week_expr('transaction_datetime')} AS week, CAST({column} AS DOUBLE) AS v "
-        "FROM read_parquet($path)", {"path": str(path), "tz": _tz(cfg, dataset)})
+        f"SELECT {_week_expr('transaction_datetime')} AS week, CAST({quote_ident(variable)} AS DOUBLE) AS v, "
+        "transaction_datetime >= $first AND transaction_datetime < $end AS reference FROM read_parquet($path)",
+        {"path": str(path), "tz": _tz(cfg, dataset), "first": _utc_start(first),
+         "end": _utc_start(last + timedelta(days=1))})
     frame = pd.DataFrame({"week": weekly.column("week").to_numpy(zero_copy_only=False),
                           "v": weekly.column("v").to_numpy(zero_copy_only=False)})
-    values = ref.column("v").to_numpy(zero_copy_only=False)
-    return np.asarray(values, dtype=float), frame
+    reference = weekly.column("reference").to_numpy(zero_copy_only=False).astype(bool)
+    return frame["v"].to_numpy(float)[reference], frame
 
 
 def _utc_start(day: date) -> datetime:
@@ -290,8 +290,9 @@ def weekly_psi(dataset: str, model_ref: str, *, features: list[str] | None = Non
         if len(expected) == 0:
             raise FraudLensError(f"Dataset '{dataset}' has no rows in the reference window {first}..{last}.")
         edges = psi_edges(expected, bins)
+        shares = psi_shares(expected, edges)  # once, not once a week
         for week, group in frame.groupby("week", sort=True):
-            value = psi(expected, group["v"].to_numpy(float), bins, edges)
+            value = psi(expected, group["v"].to_numpy(float), bins, edges, shares)
             rows.append({"week": pd.Timestamp(week), "variable": variable, "psi": value, "band": psi_band(value),
                          "rows": len(group), "reference_rows": len(expected)})
     out = pd.DataFrame(rows, columns=["week", "variable", "psi", "band", "rows", "reference_rows"])

@@ -265,6 +265,7 @@ def test_analytics_table_is_in_memory_with_enum_text(channels):
 
 def test_high_variety_text_stays_varchar(channels, monkeypatch):
     monkeypatch.setattr("fraudlens.store.ENUM_MAX_VALUES", 16)
+    monkeypatch.setattr("fraudlens.store.ID_ENUM_MAX_VALUES", 16)
     store = get_store(channels)
     table = store.analytics_table("d")
     types = dict(store.query_rows("types", f"SELECT column_name, column_type FROM (DESCRIBE {table})"))
