@@ -327,6 +327,7 @@ _CATEGORICAL_DRILLS = (*SEGMENT_COLUMNS, *ENTITY_COLUMNS, "ip_address", "transac
 DRILL_KEYS = (*_CATEGORICAL_DRILLS, "local_date", "local_week", "local_hour", "local_weekday",
               "amount_bin")
 _VIEW_ONLY_DRILLS = ("ip_address",)  # not in the analytics table
+ID_EQUALITIES = 64  # drill-downs on up to this many ids are OR-ed equalities
 
 
 def _drill_expr(p: _Params, key: str, zone: LocalZone) -> str:
@@ -377,9 +378,9 @@ def _extra_where(p: _Params, extra: Mapping[str, object] | None, zone: LocalZone
         expr = _drill_expr(p, key, zone)
         known = [v for v in values if v is not None]
         parts = []
-        if known and key in ENTITY_COLUMNS:
-            # Ids may be a large ENUM: a semi-join casts the few values, not every row.
-            parts.append(f"{expr} IN (SELECT unnest({p.bind(f'extra_{n}', known)}))")
+        if known and key in ENTITY_COLUMNS and len(known) <= ID_EQUALITIES:
+            # Ids may be a large ENUM: an equality casts its one value, list_contains every row.
+            parts += [f"{expr} = {p.bind(f'extra_{n}_{i}', v)}" for i, v in enumerate(known)]
         elif known:
             parts.append(f"list_contains({p.bind(f'extra_{n}', known)}, {expr})")
         if len(known) < len(values):

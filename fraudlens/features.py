@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fraudlens import datasets
-from fraudlens.errors import FraudLensError
+from fraudlens.errors import FraudLensError, QueryError
 from fraudlens.schema import normalise_header, quote_ident
 from fraudlens.store import Store
 
@@ -344,9 +344,12 @@ def _stored_row(store: Store, dataset: str, spec: FeatureSpec, transaction_id: s
     path = feature_store.existing(store, dataset, spec)
     if path is None:
         return None
-    frame = store.query("features_stored",
-                        "SELECT * FROM read_parquet($path) WHERE transaction_datetime = $ts "
-                        "AND transaction_id = $id", {"path": str(path), "ts": ts, "id": transaction_id})
+    try:
+        frame = store.query("features_stored",
+                            "SELECT * FROM read_parquet($path) WHERE transaction_datetime = $ts "
+                            "AND transaction_id = $id", {"path": str(path), "ts": ts, "id": transaction_id})
+    except QueryError:  # removed since (a newer version's file replaced it): compute it instead
+        return None
     return frame if len(frame) == 1 else None
 
 

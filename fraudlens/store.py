@@ -118,6 +118,7 @@ class Store:
         # In-memory, but compressed at checkpoint (a plain in-memory table is never compressed).
         self._con.execute(f"ATTACH ':memory:' AS {HOT_CATALOG} (COMPRESS)")
         self._versions: dict[str, int] = {}
+        self._parts: dict[str, tuple[str, ...]] = {}  # a dataset deleted and made again restarts its versions
         self._hot: dict[str, _Hot] = {}
         self._lock = threading.Lock()  # guards _versions, _hot and view changes
         self._build_lock = threading.Lock()  # one analytics table built at a time
@@ -130,7 +131,7 @@ class Store:
         for attempt in (1, 2, 3):
             info = datasets.read(self.home, dataset)
             with self._lock:
-                if self._versions.get(dataset) == info.version:
+                if self._versions.get(dataset) == info.version and self._parts.get(dataset) == tuple(info.files):
                     break
                 try:
                     self._create_view(info)
@@ -140,6 +141,7 @@ class Store:
                         raise QueryError(f"view {dataset}", None, exc) from exc
                     continue
                 self._versions[dataset] = info.version
+                self._parts[dataset] = tuple(info.files)
                 self._drop_hot(dataset)
                 break
         return view_name(dataset)

@@ -156,6 +156,10 @@ def fit(kind: str, X: pd.DataFrame, y: np.ndarray, seed: int, params: dict | Non
             model.fit(X.iloc[:cut], y[:cut], sample_weight=w[:cut], eval_set=[(X.iloc[cut:], y[cut:])],
                       sample_weight_eval_set=[w[cut:]], verbose=False)
         return model
+    if kind == "random_forest" and weights is not None:
+        # "balanced_subsample" counts rows, not weights: balance the weights themselves instead.
+        model[-1].set_params(class_weight=None)
+        given["sample_weight"] = w * (w.sum() / (2 * np.where(y == 1, w[y == 1].sum(), w[y == 0].sum())))
     model.fit(X, y, **{f"{model.steps[-1][0]}__{k}": v for k, v in given.items()})
     return model
 
@@ -254,6 +258,8 @@ def window_rows(store: Store, dataset: str, spec: feats.FeatureSpec, w: Windows,
         f"(SELECT unnest($ids))) FROM read_parquet($path) WHERE {labelled} AND {span}",
         {**base, **_day_range(w.train_from, w.train_until)})[0]
     cap = LEGIT_CAP if legit_cap is None else legit_cap
+    if isinstance(cap, bool) or not isinstance(cap, int) or cap < 1_000:
+        raise ModelError(f"The 'legit_cap' parameter must be an int >= 1000. Got {cap!r} instead.")
     share = min(1.0, cap / legit[1]) if legit[1] else 1.0
     truth = ""
     if GROUND_TRUTH in spec.columns:
@@ -334,6 +340,9 @@ def train(
         report(0.3, "Tuning hyper-parameters (time-series folds)")
         tuning = tuner.tune(kind, X, y, train_rows["transaction_datetime"], label_delay_days, seed)
         params = tuning["best_params"]
+        if weights is not None:  # folds and their scores are unweighted: say what they describe
+            tuning["on_sample"] = ("tuned on the training sample (every fraud, "
+                                   f"{rows.legit_share:.1%} of legitimate rows), unweighted")
     report(0.5, f"Training {kind} on {len(X):,} rows")
     fit_started = time.perf_counter()
     model = fit(kind, X, y, seed, params, progress=report, weights=weights)

@@ -119,3 +119,38 @@ def test_work_one_alert_end_to_end(server, small_page: Page, artifacts: Path):
     expect(page.get_by_role("switch", name="Change the disposition")).to_be_visible()
     assert_clean(page, console_errors)
     shoot(page, artifacts / "alerts.png")
+
+
+def test_monitoring_approvals_and_audit_pages(server, small_page: Page, artifacts: Path):
+    """The pages of the review loop open cleanly; the audit page is reached as an admin through
+    the role kept in the URL (local mode), as a reload would."""
+    page = small_page
+    console_errors: list[str] = []
+    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.goto(server.url)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
+    wait_idle(page)
+
+    open_page(page, "Monitoring")
+    expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
+    expect(page.locator(".js-plotly-plot").first).to_be_visible(timeout=WAIT_MS)
+    wait_idle(page)
+    assert_clean(page, console_errors)
+    shoot(page, artifacts / "monitoring.png")
+
+    open_page(page, "Approvals")
+    expect(page.get_by_role("heading", name="Approvals", exact=True)).to_be_visible()
+    assert_clean(page, console_errors)
+    shoot(page, artifacts / "approvals.png")
+
+    assert page.get_by_role("link", name="Audit", exact=True).count() == 0  # analysts have no Audit page
+    page.goto(f"{server.url}/?role=admin")
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
+    wait_idle(page)
+    open_page(page, "Audit")
+    expect(page.get_by_role("heading", name="Audit log", exact=True)).to_be_visible()
+    expect(page.get_by_text(re.compile(r"intact", re.I)).first).to_be_visible(timeout=WAIT_MS)
+    assert "role=admin" in page.url
+    assert_clean(page, console_errors)
+    shoot(page, artifacts / "audit.png")

@@ -7,7 +7,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from fraudlens import feature_store
+from fraudlens import datasets, feature_store
 from fraudlens import features as F
 from fraudlens.errors import QueryError
 from fraudlens.ingest import ingest
@@ -35,14 +35,15 @@ def test_built_once_per_version_and_replaced_after_an_append(small, tmp_path):
     assert pq.ParquetFile(first).metadata.num_rows == 3_000
 
     later = pq.read_table(src).to_pandas().tail(500)
-    later["transaction_id"] = "L" + later["transaction_id"].astype(str)
-    later["transaction_datetime"] += pd.Timedelta(days=31)
-    more = tmp_path / "more.parquet"
-    later.to_parquet(more)
-    ingest(more, "small", mode="append", cfg=cfg)
-    second = feature_store.feature_file(store, "small", spec)
-    assert second != first and not first.exists()
-    assert pq.ParquetFile(second).metadata.num_rows == 3_500
+    for batch in (1, 2):
+        more = later.assign(transaction_id=f"L{batch}" + later["transaction_id"].astype(str),
+                            transaction_datetime=later["transaction_datetime"] + pd.Timedelta(days=31 * batch))
+        more.to_parquet(tmp_path / f"more{batch}.parquet")
+        ingest(tmp_path / f"more{batch}.parquet", "small", mode="append", cfg=cfg)
+        newer = feature_store.feature_file(store, "small", spec)
+        assert pq.ParquetFile(newer).metadata.num_rows == 3_000 + 500 * batch
+        # The previous version's file stays (a reader may still hold its path); older ones go.
+        assert first.exists() == (batch == 1) and newer != first
 
 
 def test_file_holds_what_the_sql_computes(small):
@@ -67,3 +68,18 @@ def test_a_failed_build_leaves_no_file(small, monkeypatch):
         feature_store.feature_file(store, "small", spec)
     assert feature_store.existing(store, "small", spec) is None
     assert list(feature_store.folder(cfg.home, "small").iterdir()) == []
+
+
+def test_a_dataset_deleted_and_made_again_never_reads_the_old_file(small, tmp_path):
+    cfg, src = small
+    store = get_store(cfg)
+    spec = F.make_spec(store, "small")
+    before = feature_store.feature_file(store, "small", spec)
+    datasets.delete(cfg.home, "small")
+    assert not feature_store.folder(cfg.home, "small").exists()
+    other = tmp_path / "other.parquet"
+    generate(other, 2_000, seed=9, days=30)
+    ingest(other, "small", cfg=cfg)
+    after = feature_store.feature_file(store, "small", spec)
+    assert pq.ParquetFile(after).metadata.num_rows == 2_000
+    assert after != before  # same version number, other parts: another key
