@@ -46,6 +46,19 @@ def tick_row(page: Page, row: int) -> None:
     wait_idle(page)
 
 
+def open_app(page: Page, url: str, console_errors: list[str] | None = None) -> list[str]:
+    """Open the app at ``url`` and wait for its first page; returns the list console errors go to
+    (given one, the page already reports to it)."""
+    if console_errors is None:
+        console_errors = []
+        page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: console_errors.append(str(e)))
+    page.goto(url)
+    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
+    wait_idle(page)
+    return console_errors
+
+
 @pytest.fixture
 def small_page(browser: Browser) -> Page:
     """A laptop-sized window, the size the page must read well at."""
@@ -59,12 +72,7 @@ def test_work_one_alert_end_to_end(server, small_page: Page, artifacts: Path):
     from fraudlens import alerts, audit
 
     page = small_page
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: console_errors.append(str(e)))
-    page.goto(server.url)
-    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
-    wait_idle(page)
+    console_errors = open_app(page, server.url)
     cfg = cfg_of(server.home)
 
     open_page(page, "Alerts")
@@ -125,12 +133,7 @@ def test_monitoring_approvals_and_audit_pages(server, small_page: Page, artifact
     """The pages of the review loop open cleanly; the audit page is reached as an admin through
     the role kept in the URL (local mode), as a reload would."""
     page = small_page
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: console_errors.append(str(e)))
-    page.goto(server.url)
-    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
-    wait_idle(page)
+    console_errors = open_app(page, server.url)
 
     open_page(page, "Monitoring")
     expect(page.get_by_role("heading", name="Monitoring", exact=True)).to_be_visible()
@@ -145,9 +148,7 @@ def test_monitoring_approvals_and_audit_pages(server, small_page: Page, artifact
     shoot(page, artifacts / "approvals.png")
 
     assert page.get_by_role("link", name="Audit", exact=True).count() == 0  # analysts have no Audit page
-    page.goto(f"{server.url}/?role=admin")
-    page.locator('[data-testid="stMetric"]').first.wait_for(timeout=WAIT_MS)
-    wait_idle(page)
+    open_app(page, f"{server.url}/?role=admin", console_errors)
     open_page(page, "Audit")
     expect(page.get_by_role("heading", name="Audit log", exact=True)).to_be_visible()
     expect(page.get_by_text(re.compile(r"intact", re.I)).first).to_be_visible(timeout=WAIT_MS)
