@@ -208,19 +208,6 @@ def _with_ground_truth(store: Store, dataset: str, frame: pd.DataFrame, spec: fe
     return frame.merge(truth, on="transaction_id", how="left")
 
 
-def with_case_labels(frame: pd.DataFrame, dataset: str, cfg: Settings) -> tuple[pd.DataFrame, int]:
-    """``frame`` with the target overridden by labels from alert dispositions, and how many rows
-    they cover. Label-based features keep the dataset's own labels (their point-in-time windows
-    are computed in SQL over the Parquet)."""
-    from fraudlens import ops
-
-    found = ops.effective_labels(cfg.home, dataset)
-    if found.empty:
-        return frame, 0
-    covered = int(frame["transaction_id"].astype(str).isin(found["transaction_id"]).sum())
-    return ops.apply_labels(frame, found), covered
-
-
 @dataclass(frozen=True)
 class WindowRows:
     train: pd.DataFrame  # time order; column ``sample_weight`` when legitimate rows were sampled
@@ -240,10 +227,12 @@ def window_rows(store: Store, dataset: str, spec: feats.FeatureSpec, w: Windows,
                 cfg: Settings, legit_cap: int | None = None) -> WindowRows:
     """The labelled rows of the train and test windows, read from the feature file.
 
-    Labels from alert dispositions override the dataset's. When the train window holds more than
-    ``legit_cap`` (default :data:`LEGIT_CAP`) legitimate rows, every fraud and every disposition-labelled row is kept and the
-    other legitimate rows are sampled (by a hash of the id and the seed, so it is repeatable),
-    each weighted by the inverse of the share kept. The test window is never sampled.
+    Labels from alert dispositions override the dataset's (label-based features keep the
+    dataset's own labels: their point-in-time windows are computed in SQL). When the train
+    window holds more than ``legit_cap`` (default :data:`LEGIT_CAP`) legitimate rows, every fraud
+    and every disposition-labelled row is kept and the other legitimate rows are sampled (by a
+    hash of the id and the seed, so it is repeatable), each weighted by the inverse of the share
+    kept. The test window is never sampled.
     """
     from fraudlens import feature_store, ops
 
@@ -285,6 +274,8 @@ def window_rows(store: Store, dataset: str, spec: feats.FeatureSpec, w: Windows,
 
 
 def _case_labelled(frame: pd.DataFrame, found: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """``frame`` with its target overridden by the disposition labels ``found``, and how many
+    rows they cover."""
     from fraudlens import ops
 
     if found.empty:
