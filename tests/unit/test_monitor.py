@@ -125,6 +125,32 @@ def test_weekly_psi_against_the_training_window(cfg):
         monitor.weekly_psi(DATASET, MODEL, features=["no_such_feature"], cfg=cfg)
 
 
+def test_weekly_psi_equals_psi_of_each_week_computed_in_numpy(cfg):
+    """The per-week PSI binned and counted in DuckDB equals :func:`monitor.psi` of that week's values."""
+    from fraudlens import feature_store, features, operating, registry
+    from fraudlens.store import get_store
+
+    got = monitor.weekly_psi(DATASET, MODEL, features=["amount", "seconds_since_previous"], cfg=cfg)
+    name, version = operating.resolve(cfg.home, MODEL)
+    meta = registry.read_metadata(name, version, cfg.home)
+    first, last = (date.fromisoformat(meta["windows"][k]) for k in ("train_from", "train_until"))
+    path = feature_store.feature_file(get_store(cfg), DATASET, features.FeatureSpec.from_dict(meta["feature_spec"]))
+    frame = pd.read_parquet(path).merge(pd.read_parquet(monitor.dataset_scores(DATASET, MODEL, cfg))[
+        ["transaction_id", "score"]], on="transaction_id")
+    local = frame["transaction_datetime"].dt.tz_localize("UTC").dt.tz_convert("America/Lima").dt.tz_localize(None)
+    frame["week"] = local.dt.to_period("W-SUN").dt.start_time
+    day = frame["transaction_datetime"].dt.date
+    reference = frame[(day >= first) & (day <= last)]
+    for variable in ("score", "amount", "seconds_since_previous"):
+        mine = got[got["variable"] == variable].set_index("week")
+        expected = {week: monitor.psi(reference[variable], group[variable])
+                    for week, group in frame.groupby("week")}
+        assert list(mine.index) == sorted(expected)
+        assert np.allclose(mine["psi"].to_numpy(), [expected[w] for w in mine.index], rtol=1e-9, atol=1e-12)
+        assert (mine["reference_rows"] == len(reference)).all()
+    assert frame["seconds_since_previous"].isna().any()  # the missing-value bin is exercised
+
+
 def test_top_features_are_model_features(cfg):
     from fraudlens import registry
 
