@@ -134,7 +134,11 @@ elif step == "train_all":
     out.update(rows=args["rows"], model=f"{r.name}@{r.version}", rows_train=r.rows_train,
                legit_share=r.legit_share, average_precision=round(r.metrics["average_precision"], 4))
 elif step == "monitor":
+    import shutil
     from fraudlens import monitor
+    from fraudlens.store import get_store
+    # A first visit: the dataset's scores for monitoring are not kept yet.
+    shutil.rmtree(get_store().home / monitor.MONITOR_DIR / "scores" / args["dataset"], ignore_errors=True)
     timed(lambda: monitor.weekly_psi(args["dataset"], args["model"]))
     started = time.perf_counter()
     weeks = monitor.weekly_psi(args["dataset"], args["model"])
