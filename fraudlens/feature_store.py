@@ -33,7 +33,7 @@ from fraudlens.store import Store
 logger = logging.getLogger(__name__)
 
 FEATURES_DIR = ".features"
-ROW_GROUP_ROWS = 8_192  # one explanation reads one row group of ~60 columns
+ROW_GROUP_ROWS = 16_384  # one explanation reads one row group: at 10M rows 16k reads faster than 8k
 DEFAULT_MEMORY = "2500MB"
 STALE_BUILD_SECONDS = 6 * 3600  # a build's temporary file older than this was left by a killed process
 _locks: dict[Path, threading.Lock] = {}
