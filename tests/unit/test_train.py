@@ -251,3 +251,30 @@ def test_training_on_a_sample_of_legitimate_rows_records_it_and_still_ranks_well
     assert result.metrics["roc_auc"] > 0.9
     assert result.metrics["average_precision"] > 0.5 * results["xgboost"].metrics["average_precision"]
     assert "of the legitimate rows of the train window" in registry.model_card("sampled", result.version, cfg.home)
+
+
+def test_weighted_random_forest_balances_the_weights_not_the_row_counts(trained, monkeypatch):
+    """With sampled legitimate rows (weight > 1), the forest's classes carry equal total weight."""
+    import sklearn.pipeline
+
+    from fraudlens.train import fit
+
+    cfg, results = trained
+    store = get_store(cfg)
+    spec = F.make_spec(store, "tx")
+    rows = window_rows(store, "tx", spec, results["xgboost"].windows, 1, cfg, legit_cap=4_000)
+    y = rows.train["fraudulent_activity"].to_numpy(dtype=int)
+    weights = rows.train["sample_weight"].to_numpy(float)
+    assert (weights[y == 0] > 1).any()  # legitimate rows were sampled, so the test means something
+    seen = {}
+    real_fit = sklearn.pipeline.Pipeline.fit
+
+    def spy(self, X, y_, **kw):
+        seen.update(kw)
+        return real_fit(self, X, y_, **kw)
+
+    monkeypatch.setattr(sklearn.pipeline.Pipeline, "fit", spy)
+    model = fit("random_forest", rows.train[F.feature_names(spec)], y, 1, weights=weights)
+    given = seen["randomforestclassifier__sample_weight"]
+    assert model[-1].class_weight is None
+    assert given[y == 1].sum() == pytest.approx(given[y == 0].sum())
