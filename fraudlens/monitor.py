@@ -328,10 +328,10 @@ def weekly_psi(dataset: str, model_ref: str, *, features: list[str] | None = Non
     return out
 
 
-def _data_span(store: Store, dataset: str) -> tuple[pd.Timestamp, pd.Timestamp]:
-    first, last = store.query_rows("data_span", f"SELECT min(transaction_datetime), max(transaction_datetime) "
-                                   f"FROM {store.table(dataset)}")[0]
-    return first, last
+def _data_span(store: Store, dataset: str) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """The first and last transaction times, as the manifest records them (no scan)."""
+    info = datasets.read(store.home, dataset)
+    return (pd.Timestamp(info.first) if info.first else None, pd.Timestamp(info.last) if info.last else None)
 
 
 def _complete_weeks(weeks: pd.Series, earliest, latest, tz: str) -> pd.Series:

@@ -203,11 +203,15 @@ def test_dispositions_override_the_training_target(trained, tmp_path):
     assert after["frauds_train"] == before["frauds_train"] + 3
 
 
-def test_window_rows_without_sampling_equal_the_split_of_every_row(trained):
+def _window_inputs(trained):
+    """(cfg, store, spec, windows) of the shared dataset, as the XGBoost model was trained on it."""
     cfg, results = trained
     store = get_store(cfg)
-    spec = F.make_spec(store, "tx")
-    w = results["xgboost"].windows
+    return cfg, store, F.make_spec(store, "tx"), results["xgboost"].windows
+
+
+def test_window_rows_without_sampling_equal_the_split_of_every_row(trained):
+    cfg, store, spec, w = _window_inputs(trained)
     rows = window_rows(store, "tx", spec, w, 1, cfg)
     train_all, test_all = split(F.compute(store, "tx", spec), w)
     assert rows.legit_share == 1.0 and "sample_weight" not in rows.train
@@ -217,10 +221,7 @@ def test_window_rows_without_sampling_equal_the_split_of_every_row(trained):
 
 
 def test_a_large_train_window_keeps_every_fraud_and_a_weighted_share_of_the_rest(trained):
-    cfg, results = trained
-    store = get_store(cfg)
-    spec = F.make_spec(store, "tx")
-    w = results["xgboost"].windows
+    cfg, store, spec, w = _window_inputs(trained)
     full = window_rows(store, "tx", spec, w, 1, cfg)
     legit = int((~full.train["fraudulent_activity"].astype(bool)).sum())
     sampled = window_rows(store, "tx", spec, w, 1, cfg, legit_cap=legit // 4)
@@ -259,10 +260,8 @@ def test_weighted_random_forest_balances_the_weights_not_the_row_counts(trained,
 
     from fraudlens.train import fit
 
-    cfg, results = trained
-    store = get_store(cfg)
-    spec = F.make_spec(store, "tx")
-    rows = window_rows(store, "tx", spec, results["xgboost"].windows, 1, cfg, legit_cap=4_000)
+    cfg, store, spec, w = _window_inputs(trained)
+    rows = window_rows(store, "tx", spec, w, 1, cfg, legit_cap=4_000)
     y = rows.train["fraudulent_activity"].to_numpy(dtype=int)
     weights = rows.train["sample_weight"].to_numpy(float)
     assert (weights[y == 0] > 1).any()  # legitimate rows were sampled, so the test means something
