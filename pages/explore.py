@@ -29,7 +29,11 @@ try:
     if filters is None:
         st.stop()
     tz = cached.dataset_timezone(home, name)
-    total = cached.count_matching(home, name, filters)
+    # The segment picked below, known before its widget is drawn: one summary holds every chart
+    # but the top lists and the table.
+    by = st.session_state.get(f"{PAGE}_segment", SEGMENT_COLUMNS[0])
+    found = cached.summary(home, name, filters, by if by in SEGMENT_COLUMNS else SEGMENT_COLUMNS[0])
+    total = found.count
 except FraudLensError as exc:
     st.error(str(exc))
     st.stop()
@@ -39,7 +43,7 @@ st.caption(f"Dataset **{name}**: {filters.describe()} — **{total.transactions:
            "element to see its transactions at the bottom of the page.")
 dashboard.labels_note(home, name)
 
-dashboard.draw_chart(charts.heatmap(cached.hour_weekday_heatmap(home, name, filters), tz),
+dashboard.draw_chart(charts.heatmap(found.heatmap, tz),
                      PAGE, "heatmap", file_name="hour-weekday")
 
 pick = st.columns(4)
@@ -48,20 +52,21 @@ metric = pick[0].selectbox("Trend of", list(charts.METRICS), key=f"{PAGE}_metric
 grain = pick[1].radio("Per", ["day", "week"], key=f"{PAGE}_grain", horizontal=True)
 left, right = st.columns(2)
 with left:
-    dashboard.draw_chart(charts.trend(cached.daily_series(home, name, filters, grain), metric, grain, tz),
+    dashboard.draw_chart(charts.trend(found.series(grain), metric, grain, tz),
                          PAGE, "trend", file_name=f"{metric}-per-{grain}")
 with right:
-    dashboard.draw_chart(charts.amount_histogram(cached.amount_distribution(home, name, filters)),
+    dashboard.draw_chart(charts.amount_histogram(found.amounts),
                          PAGE, "amounts", file_name="amounts")
 
 by = st.columns(4)[0].selectbox("Fraud rate by", SEGMENT_COLUMNS, key=f"{PAGE}_segment",
                                 format_func=lambda c: charts.SEGMENT_LABELS[c])
 left, right = st.columns(2)
 with left:
-    dashboard.draw_chart(charts.segment_bars(cached.segments(home, name, filters, by), by, height=430),
+    shares = found.segments[by] if by in found.segments else cached.segments(home, name, filters, by)
+    dashboard.draw_chart(charts.segment_bars(shares, by, height=430),
                          PAGE, "segments", file_name=f"fraud-rate-by-{by}")
 with right:
-    dashboard.draw_chart(charts.region_bars(cached.region_breakdown(home, name, filters), height=430),
+    dashboard.draw_chart(charts.region_bars(found.regions, height=430),
                          PAGE, "regions", file_name="fraud-amount-by-region")
 
 left, right = st.columns(2)
@@ -75,6 +80,7 @@ selected = dashboard.drill(PAGE)
 if selected:
     st.button("Clear the selection", key=f"{PAGE}_clear", on_click=dashboard.reset_drill, args=(PAGE,))
 title = f"Selected: {selected['label']}" if selected else "All filtered transactions"
-shown = dashboard.transactions_table(PAGE, home, name, filters, selected["extra"] if selected else {}, title)
+shown = dashboard.transactions_table(PAGE, home, name, filters, selected["extra"] if selected else {}, title,
+                                     total)
 if shown is not None:
     dashboard.explain_link(PAGE, shown.rows["transaction_id"].tolist())

@@ -260,7 +260,7 @@ _ANALYSES = {
         analytics.filter_options, analytics.kpis, analytics.daily_series,
         analytics.hour_weekday_heatmap, analytics.segments, analytics.amount_distribution,
         analytics.top_entities, analytics.region_breakdown, analytics.transactions_page,
-        analytics.count_matching,
+        analytics.count_matching, analytics.summary,
     )
 }
 
@@ -313,6 +313,10 @@ def transactions_page(home: Path, name: str, filters: Filters, extra: dict | Non
                       offset: int = 0) -> analytics.TransactionsPage:
     return _analysis("transactions_page", home, name, filters, extra=dict(extra or {}), sort=sort,
                      descending=descending, limit=limit, offset=offset)
+
+
+def summary(home: Path, name: str, filters: Filters, by: str = "channel") -> analytics.Summary:
+    return _analysis("summary", home, name, filters, by=by)
 
 
 def count_matching(home: Path, name: str, filters: Filters, extra: dict | None = None) -> analytics.PeriodFigures:

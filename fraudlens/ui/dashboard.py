@@ -330,11 +330,13 @@ def matching_csv(home: Path, name: str, filters: Filters, extra: dict, sort: str
     return make
 
 
-def transactions_table(page: str, home: Path, name: str, filters: Filters, extra: dict,
-                       title: str) -> analytics.TransactionsPage | None:
-    """The matching transactions, 50 a page, with sort, Prev/Next and a CSV download."""
+def transactions_table(page: str, home: Path, name: str, filters: Filters, extra: dict, title: str,
+                       total: analytics.PeriodFigures | None = None) -> analytics.TransactionsPage | None:
+    """The matching transactions, 50 a page, with sort, Prev/Next and a CSV download.
+    ``total``: the totals of ``filters`` when the page has them already (no ``extra``)."""
     tz = cached.dataset_timezone(home, name)
-    total = cached.count_matching(home, name, filters, extra)
+    if total is None or extra:
+        total = cached.count_matching(home, name, filters, extra)
     st.markdown(f"**{title}** — {total.transactions:,} transactions, {total.frauds:,} frauds, "
                 f"fraud amount PEN {total.fraud_amount:,.2f}")
     if not total.transactions:

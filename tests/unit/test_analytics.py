@@ -485,15 +485,16 @@ def test_an_empty_selection_gives_empty_tables_not_errors(data):
     assert page.rows.empty and not page.more and page.first == 0
 
 
-@pytest.mark.parametrize("sort", ["merchant_id", "account_balance", "transaction_datetime"])
-def test_paging_by_any_key_walks_every_row_once(data, sort):
+@pytest.mark.parametrize("descending", [True, False])
+@pytest.mark.parametrize("sort", ["merchant_id", "account_balance", "transaction_datetime", "transaction_amount"])
+def test_paging_by_any_key_walks_every_row_once(data, sort, descending):
     store, ref = data
     f = Filters(date_from=date(2025, 2, 10), date_until=date(2025, 2, 12))
     rows = ref_filter(ref, f)
-    expected = rows.sort_values([sort, "transaction_id"], ascending=False, na_position="last")
+    expected = rows.sort_values([sort, "transaction_id"], ascending=not descending, na_position="last")
     seen, offset = [], 0
     while True:
-        page = an.transactions_page(store, "d", f, sort=sort, descending=True, limit=97, offset=offset)
+        page = an.transactions_page(store, "d", f, sort=sort, descending=descending, limit=97, offset=offset)
         seen += page.rows["transaction_id"].tolist()
         if not page.more:
             break
@@ -563,6 +564,31 @@ def test_the_analytics_table_gives_the_parquet_answers(both, f):
             raise AssertionError(f"{name}: {exc}") from None
 
 
+def assert_summary_is_each_aggregate(store, ds: str, f: Filters, by: str = "channel") -> None:
+    got = an.summary(store, ds, f, by)
+    expected = {
+        "count": an.count_matching(store, ds, f), "heatmap": an.hour_weekday_heatmap(store, ds, f),
+        "daily": an.daily_series(store, ds, f, "day"), "weekly": an.daily_series(store, ds, f, "week"),
+        "amounts": an.amount_distribution(store, ds, f), "regions": an.region_breakdown(store, ds, f),
+        "merchant_location": an.segments(store, ds, f, "merchant_location"), by: an.segments(store, ds, f, by),
+    }
+    answers = {"count": got.count, "heatmap": got.heatmap, "daily": got.series("day"),
+               "weekly": got.series("week"), "amounts": got.amounts, "regions": got.regions, **got.segments}
+    assert set(answers) == set(expected)
+    for name, value in expected.items():
+        try:
+            assert_same_answer(answers[name], value)
+        except AssertionError as exc:
+            raise AssertionError(f"summary {name} {f}: {exc}") from None
+
+
+@pytest.mark.parametrize("f", [*FILTER_CASES, Filters(regions=["Nowhere"]), Filters(date_from=date(2025, 2, 20))])
+def test_the_summary_equals_each_aggregate(data, f):
+    store, _ref = data
+    for by in an.SEGMENT_COLUMNS:
+        assert_summary_is_each_aggregate(store, "d", f, by)
+
+
 def test_awkward_text_gives_the_same_answers_and_order(tmp_path):
     """Quotes, accents, case and ties: ENUM order must sort like the text it stands for."""
     channels = ["pos", "POS", "o'nline", "Ábaco", "zeta", ""]
@@ -586,6 +612,9 @@ def test_awkward_text_gives_the_same_answers_and_order(tmp_path):
                     assert_same_answer(got, aggregate(stores["parquet"], "w", f))
                 except AssertionError as exc:
                     raise AssertionError(f"{name} {f}: {exc}") from None
+            for store in stores.values():
+                for by in ("channel", "merchant_location"):
+                    assert_summary_is_each_aggregate(store, "w", f, by)
         options = an.filter_options(stores["analytics_table"], "w")
         assert list(options.channels) == sorted(c for c in channels if c)
     finally:

@@ -284,19 +284,31 @@ def test_analytics_table_follows_an_append_in_another_process(channels, write, c
     second = store.analytics_table("d")
     assert second != first and second.startswith("hot.")
     tables = store.query_rows("tables", "SELECT table_name FROM duckdb_tables() WHERE database_name = 'hot'")
-    assert tables == [(second.split(".")[-1].strip('"'),)]  # the old version's table is gone
+    name = second.split(".")[-1].strip('"')
+    assert sorted(tables) == [(name,), (f"{name}_frauds",)]  # the old version's tables are gone
+    frauds = store.fraud_rows("d", second)
+    assert frauds == second[:-1] + '_frauds"'
+    fraud_rows = "SELECT transaction_id FROM {} WHERE fraudulent_activity ORDER BY 1"
+    assert store.query_rows("f", f"SELECT transaction_id FROM {frauds} ORDER BY 1") == \
+        store.query_rows("v", fraud_rows.format(store.table("d")))
+    assert store.fraud_rows("d", store.table("d")) == store.table("d")
     assert ("new", 1) in store.query_rows("new", f"SELECT channel, count(*) FROM {second} GROUP BY 1")
 
 
+@pytest.mark.parametrize("chunk_rows", [store_module.HOT_CHUNK_ROWS, 7])
 @pytest.mark.parametrize("when", ["2025-02-01", "2024-12-01"])
-def test_analytics_table_is_in_time_order_after_appends(channels, write, when):
-    """Parts in time order are copied as they are; otherwise the table is sorted."""
+def test_analytics_table_is_in_time_order_after_appends(channels, write, when, chunk_rows, monkeypatch):
+    """Parts in time order are copied as they are; otherwise the table is sorted. Built a few
+    rows at a time, it holds every row once, still in time order."""
+    monkeypatch.setattr(store_module, "HOT_CHUNK_ROWS", chunk_rows)
     ingest.ingest(write("more.csv", HEADER + f"m1,{when} 10:00:00,x,1,pos\n"), "d", mode="append",
                   cfg=channels)
     store = get_store(channels)
     table = store.analytics_table("d")
     times = [t for t, in store.query_rows("times", f"SELECT transaction_datetime FROM {table}")]
     assert len(times) == N + 1 and times == sorted(times)
+    rows = "SELECT transaction_id, transaction_datetime, CAST(channel AS VARCHAR) FROM {} ORDER BY 1"
+    assert store.query_rows("hot", rows.format(table)) == store.query_rows("view", rows.format(store.table("d")))
 
 
 @pytest.mark.parametrize("hot_rows", [0, N - 1])
@@ -322,7 +334,7 @@ def test_hot_rows_setting(monkeypatch, home):
 def test_out_of_memory_while_building_falls_back_to_the_view(channels, monkeypatch, caplog):
     tries = []
 
-    def no_memory(self, cur, dataset, version, view, sort, derived):
+    def no_memory(self, cur, dataset, version, view, sort, derived, rows):
         tries.append(version)
         cur.execute(f"CREATE TYPE {store_module.hot_name(dataset, version, 'channel')} AS ENUM ('a')")
         raise store_module.duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
