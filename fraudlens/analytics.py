@@ -2,9 +2,9 @@
 
 Every function takes the :class:`~fraudlens.store.Store`, a dataset name and a :class:`Filters`
 and returns a small pandas DataFrame or a frozen dataclass. The SQL comes from ``*_sql()``
-builders that return ``(sql, params)``: values are always bound as ``$name`` parameters, and the
-only identifiers that enter SQL text are whitelisted canonical columns quoted by
-:func:`fraudlens.schema.quote_ident`.
+builders that return ``(sql, params)``: values are bound as ``$name`` parameters (only checked
+integers, a page's LIMIT and OFFSET and ENUM codes, are written in), and the only identifiers that
+enter SQL text are whitelisted canonical columns quoted by :func:`fraudlens.schema.quote_ident`.
 
 Conventions shared by every aggregate:
 
@@ -482,13 +482,10 @@ def dataset_zone(store: Store, dataset: str) -> LocalZone:
     return LocalZone(tz, fixed_offset(tz, _parse_utc(info.first), _parse_utc(info.last)))
 
 
-def _run(store: Store, name: str, dataset: str, build, hot: bool = True) -> pd.DataFrame:
-    """Build ``(sql, params)`` for the dataset's zone and run it on its analytics table (or,
-    unless ``hot``, on its Parquet view, which has every column); return a DataFrame."""
+def _run(store: Store, name: str, dataset: str, build) -> pd.DataFrame:
+    """Build ``(sql, params)`` for the dataset's zone and run it on its analytics table (the
+    Parquet view when the dataset has none); return a DataFrame."""
     zone = dataset_zone(store, dataset)
-    if not hot:
-        sql, params = build(store.table(dataset), zone)
-        return store.query(name, sql, params)
     return _plain_text(_query_analytics(store, name, dataset, zone, build))
 
 
@@ -849,8 +846,8 @@ def _counted_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, colu
 
 def top_entities_sql(table: str, zone: LocalZone, filters: Filters, by: str, n: int,
                      frauds: str | None = None) -> tuple[str, dict]:
-    """One query: rank (on ``frauds``, a table of ``table``'s fraud rows, default ``table``), then
-    count all rows of the n winners only."""
+    """Rank (on ``frauds``, a table of ``table``'s fraud rows, default ``table``), then count all
+    rows of the n winners only, in one query (ids stored as ENUM take two: :func:`top_codes_sql`)."""
     column = check_identifier(by, ENTITY_COLUMNS, "by")
     p = _Params()
     ranked = _ranked_sql(p, frauds or table, zone, filters, column, n, column)
@@ -977,12 +974,16 @@ class Summary:
         return _by_fraud_amount(self.segments["merchant_location"].copy())
 
 
-# The summary's rollups (name -> keys) of its fine groups (local day x hour x segment x region)
-# and of its amount bins; ``part`` tells the two kinds of group apart.
-_SUMMARY_SETS = {"count": (), "heatmap": ("weekday", "hour"), "daily": ("period",),
-                 "segment": ("segment",), "region": ("region",), "amounts": ("bin",)}
-_SUMMARY_KEYS = ("weekday", "hour", "period", "segment", "region", "bin", "part")
+# The summary's first pass groups the filtered rows four ways at once ("parts"), each small
+# whatever the data: local day x hour, the segment, the region, the amount bin. Its second pass
+# rolls each chart's totals up from one part: name -> (part, keys).
 _FINE_KEYS = ("period", "hour", "segment", "region", "bin")
+_FINE_PARTS = {"calendar": ("period", "hour"), "segment": ("segment",), "region": ("region",),
+               "bins": ("bin",)}
+_SUMMARY_SETS = {"count": ("calendar", ()), "heatmap": ("calendar", ("weekday", "hour")),
+                 "daily": ("calendar", ("period",)), "segment": ("segment", ("segment",)),
+                 "region": ("region", ("region",)), "amounts": ("bins", ("bin",))}
+_SUMMARY_KEYS = ("weekday", "hour", "period", "segment", "region", "bin", "part")
 _LABEL_COUNTS = ("transactions", "labelled", "frauds", "fraud_amount", "amount")
 
 
@@ -992,22 +993,29 @@ def _grouping_id(keys: tuple[str, ...], names: tuple[str, ...]) -> int:
     return sum(1 << (n - 1 - i) for i, key in enumerate(names) if key not in keys)
 
 
-_FINE_PART = _grouping_id(("period", "hour", "segment", "region"), _FINE_KEYS)
-_BINS_PART = _grouping_id(("bin",), _FINE_KEYS)
+def _fine_parts(by: str) -> dict[str, tuple[str, ...]]:
+    """The first pass's parts; by region, segment and region are one expression and one part
+    (DuckDB then counts both keys as grouped in it)."""
+    if by != "merchant_location":
+        return _FINE_PARTS
+    return {**{k: v for k, v in _FINE_PARTS.items() if k != "segment"}, "region": ("segment", "region")}
 
 
 def summary_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple[str, dict]:
-    """One scan: counts per local day, hour, ``by`` and region (~0.1M groups at 10M rows) and per
-    amount bin; then each chart's totals rolled up from those."""
+    """One scan grouping the filtered rows by local day and hour, by ``by``, by region and by amount
+    bin; then each chart's totals rolled up from those groups."""
     column = check_identifier(by, SEGMENT_COLUMNS, "by")
     p = _Params()
     exprs = {"period": _drill_expr(p, "local_date", zone), "hour": _drill_expr(p, "local_hour", zone),
              "segment": column, "region": _col("merchant_location"), "bin": _drill_expr(p, "amount_bin", zone)}
+    # Grouped by the expressions, not their aliases: on the Parquet view an extra column of the
+    # upload may carry an alias's name, and GROUP BY would take the column.
     keys = ", ".join(f"{exprs[k]} AS {k}" for k in _FINE_KEYS)
-    fine = (f"SELECT {keys}, grouping_id({', '.join(_FINE_KEYS)}) AS part, {_label_counts()} FROM {table} "
-            f"{_where_sql(_where(p, filters, zone))} "
-            "GROUP BY GROUPING SETS ((period, hour, segment, region), (bin))")
-    sets = ", ".join("(" + ", ".join(("part", *keys)) + ")" for keys in _SUMMARY_SETS.values())
+    parts = ", ".join("(" + ", ".join(exprs[k] for k in group) + ")" for group in _fine_parts(by).values())
+    fine = (f"SELECT {keys}, grouping_id({', '.join(exprs[k] for k in _FINE_KEYS)}) AS part, "
+            f"{_label_counts()} FROM {table} {_where_sql(_where(p, filters, zone))} "
+            f"GROUP BY GROUPING SETS ({parts})")
+    sets = ", ".join("(" + ", ".join(("part", *keys)) + ")" for _part, keys in _SUMMARY_SETS.values())
     sums = ", ".join(f"sum({c}) AS {c}" for c in _LABEL_COUNTS)
     sql = (f"WITH fine AS ({fine}) SELECT isodow(period) AS weekday, hour, period, segment, region, bin, "
            f"part, grouping_id({', '.join(_SUMMARY_KEYS)}) AS grouping, {sums} FROM fine "
@@ -1019,10 +1027,12 @@ def summary(store: Store, dataset: str, filters: Filters, by: str = "channel") -
     """What Explore draws from ``filters`` alone (all but the top lists and the table), in one
     query instead of seven. ``by`` is the segment column shown beside the regions."""
     frame = _run(store, "summary", dataset, lambda t, zone: summary_sql(t, zone, filters, by))
+    fine_parts = _fine_parts(by)
     parts = {}
-    for name, keys in _SUMMARY_SETS.items():
-        part = _BINS_PART if name == "amounts" else _FINE_PART
-        rows = (frame["grouping"] == _grouping_id(("part", *keys), _SUMMARY_KEYS)) & (frame["part"] == part)
+    for name, (part, keys) in _SUMMARY_SETS.items():
+        grouped = fine_parts.get(part, fine_parts["region"])
+        rows = (frame["grouping"] == _grouping_id(("part", *keys), _SUMMARY_KEYS)) & \
+            (frame["part"] == _grouping_id(grouped, _FINE_KEYS))
         parts[name] = frame.loc[rows, [*keys, *_LABEL_COUNTS]].reset_index(drop=True)
     day = parts["daily"]
     daily = _finish_series(day.copy(), filters, "day", None)

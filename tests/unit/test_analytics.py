@@ -589,6 +589,29 @@ def test_the_summary_equals_each_aggregate(data, f):
         assert_summary_is_each_aggregate(store, "d", f, by)
 
 
+def test_extra_columns_named_like_the_summary_groups_change_nothing(tmp_path):
+    """An upload's own period/hour/segment/region/bin columns stay in the Parquet view."""
+    lines = ["transaction_id,transaction_datetime,account_id,transaction_amount,channel,merchant_location,"
+             "fraudulent_activity,period,hour,segment,region,bin"]
+    for i in range(300):
+        lines.append(f"t{i},2025-03-{1 + i % 28:02d} {i % 24:02d}:15:00,a{i % 5},{10 + i},"
+                     f"{'pos' if i % 3 else 'online'},{'Lima' if i % 2 else 'Cusco'},{'true' if i % 4 == 0 else 'false'},"
+                     f"p{i % 2},{i % 5},s{i % 3},r{i % 7},{i}")
+    source = tmp_path / "extras.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = _settings(tmp_path / "home", TZ)
+    ingest.ingest([source], "x", cfg=cfg)
+    for rows in SOURCES.values():
+        store = Store(replace(cfg, hot_rows=rows))
+        try:
+            for f in (Filters(), Filters(channels=["pos"])):
+                for by in ("channel", "merchant_location"):
+                    assert_summary_is_each_aggregate(store, "x", f, by)
+            assert an.summary(store, "x", Filters()).count.transactions == 300
+        finally:
+            store.close()
+
+
 def test_awkward_text_gives_the_same_answers_and_order(tmp_path):
     """Quotes, accents, case and ties: ENUM order must sort like the text it stands for."""
     channels = ["pos", "POS", "o'nline", "Ábaco", "zeta", ""]
