@@ -147,7 +147,7 @@ def page_times(browser, server: Server, repeat: int) -> dict:
             wait_interactive(page, title, charts)
             warm.append(time.perf_counter() - started)
         out[title] = {"cold_s": round(cold, 2), "warm_median_s": round(statistics.median(warm), 2),
-                      "warm_max_s": round(max(warm), 2)}
+                      "warm_max_s": round(max(warm), 2), "server_peak_mb": round(server.peak_mb)}
         print(f"  {title:12s} cold {cold:6.2f} s   warm {statistics.median(warm):6.2f} s", flush=True)
         context.close()
     return out
@@ -299,6 +299,7 @@ def main() -> None:
             pages = page_times(browser, server, args.repeat)
             slider = slider_times(browser, server, 6 if not args.smoke else 2)
             browser.close()
+        peak_before_sessions = server.peak_mb
         print(f"  slider: median {statistics.median(slider) * 1000:.0f} ms, max {max(slider) * 1000:.0f} ms")
         store = Store(Settings(home=home, memory_limit="1GB", threads=1, timezone="America/Lima"))
         try:
@@ -319,6 +320,7 @@ def main() -> None:
             "sessions": {"count": args.sessions, "p95_per_session_s": [round(v, 2) for v in per_session],
                          "open_s": [round(s["open_s"], 2) for s in sessions], "wrong_answers": wrong},
             "server_rss_peak_mb": round(server.peak_mb), "server_rss_end_mb": round(server.rss_mb()),
+            "server_rss_peak_before_sessions_mb": round(peak_before_sessions),
         }
         print(f"  server RSS: peak {server.peak_mb:,.0f} MB")
         if not args.smoke:
@@ -336,14 +338,16 @@ def write(result: dict) -> None:
     stem = RESULTS / f"browser-{result['rows']}"
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [f"# Browser timings, {result['rows']:,} rows ({result['date']}, {result['cores']} cores)", "",
-             "| page | cold s | warm median s | warm max s |", "|---|---|---|---|"]
-    lines += [f"| {t} | {r['cold_s']} | {r['warm_median_s']} | {r['warm_max_s']} |" for t, r in result["pages"].items()]
+             "| page | cold s | warm median s | warm max s | server RSS peak so far MB |", "|---|---|---|---|---|"]
+    lines += [f"| {t} | {r['cold_s']} | {r['warm_median_s']} | {r['warm_max_s']} | {r.get('server_peak_mb', '')} |"
+              for t, r in result["pages"].items()]
     s = result["sessions"]
     lines += ["", f"Slider key to updated numbers: median {result['slider_ms']['median']} ms, "
               f"max {result['slider_ms']['max']} ms ({result['slider_ms']['moves']} moves).",
               f"{s['count']} concurrent sessions on Explore, three filters each: p95 per session "
               f"{min(s['p95_per_session_s'])}–{max(s['p95_per_session_s'])} s; wrong answers: {len(s['wrong_answers'])}.",
-              f"Server RSS: peak {result['server_rss_peak_mb']} MB, at the end {result['server_rss_end_mb']} MB."]
+              f"Server RSS: peak {result['server_rss_peak_mb']} MB ({result['server_rss_peak_before_sessions_mb']} MB "
+              f"before the concurrent sessions), at the end {result['server_rss_end_mb']} MB."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"written {stem.relative_to(ROOT)}.json/.md")
 

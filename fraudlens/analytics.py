@@ -489,6 +489,12 @@ def _run(store: Store, name: str, dataset: str, build) -> pd.DataFrame:
     return _plain_text(_query_analytics(store, name, dataset, zone, build))
 
 
+def prepare(store: Store, dataset: str) -> str:
+    """Build the dataset's analytics table now, with the derived columns its zone needs (what the
+    first aggregate would otherwise wait for: ~13 s at 10M rows); returns the table aggregates read."""
+    return store.analytics_table(dataset, derived_columns(dataset_zone(store, dataset)))
+
+
 def _query_analytics(store: Store, name: str, dataset: str, zone: LocalZone, build, rows=False):
     """``build(table, zone)`` on the analytics table, told which derived columns it may read
     (those whose SQL is what ``zone`` needs: a table built for another zone has none)."""
@@ -1207,6 +1213,6 @@ __all__ = [
     "Kpis", "LABELS", "LocalZone", "MISSING", "PAGE_COLUMNS", "PeriodFigures", "SEGMENT_COLUMNS", "SORT_COLUMNS",
     "TransactionsPage", "WEEKDAYS", "amount_bin_edges", "amount_distribution", "check_identifier",
     "count_matching", "daily_series", "filter_options", "hour_weekday_heatmap", "kpis",
-    "dataset_zone", "derived_columns", "fixed_offset", "local_day_start_utc", "normalise_extra", "period_bounds", "region_breakdown", "segments", "Summary", "summary",
+    "dataset_zone", "derived_columns", "fixed_offset", "local_day_start_utc", "normalise_extra", "period_bounds", "prepare", "region_breakdown", "segments", "Summary", "summary",
     "top_entities", "transactions_page", "wilson_interval",
 ]

@@ -94,8 +94,9 @@ def connect(
     if allowed_files:
         con.execute("SET allowed_paths = $paths", {"paths": allowed_files})
     con.execute("SET enable_external_access = false")
-    # A page of up to this many rows is found on its sort key first, then only its rows are read
-    # (DuckDB's default, 50, leaves a 100-row page reading every column of every candidate).
+    # Where the plan allows it (no filter left above the scan), DuckDB finds a page of up to this
+    # many rows on its sort key before reading its other columns; its default, 50, is under our
+    # 100-row pages.
     con.execute("SET late_materialization_max_rows = $rows", {"rows": LATE_ROWS})
     con.execute("SET lock_configuration = true")
     return con

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -274,6 +275,32 @@ def _analysis(fn: str, home: Path, name: str, *args, **kwargs):
 def _cached_analysis(home: str, name: str, version: str, fn: str, args: tuple, kwargs: tuple):
     """One analytics call, keyed by data folder, dataset, its version and every argument."""
     return _ANALYSES[fn](get_store(cfg_for(home)), name, *args, **dict(kwargs))
+
+
+_WARMED: set[tuple[str, str, str]] = set()
+_WARM_LOCK = threading.Lock()
+
+
+def warm_analytics(home: Path, name: str | None) -> None:
+    """Start building the active dataset's analytics table in the background, once per version
+    and server process, so the first chart finds it built or under way (not yet started)."""
+    info = dataset_info(home, name) if name else None
+    if info is None:
+        return
+    key = (str(home), info.name, stamp(info))
+    with _WARM_LOCK:
+        if key in _WARMED:
+            return
+        _WARMED.add(key)
+    threading.Thread(target=_prepare_quietly, args=(Path(home), info.name), daemon=True,
+                     name=f"fraudlens-warm-{info.name}").start()
+
+
+def _prepare_quietly(home: Path, name: str) -> None:
+    try:
+        analytics.prepare(get_store(cfg_for(home)), name)
+    except Exception as exc:  # noqa: BLE001 - the first chart then builds it, or reports why not
+        logger.info("analytics table of %s not prepared in the background: %s", name, exc)
 
 
 def filter_options(home: Path, name: str) -> analytics.FilterOptions:

@@ -45,6 +45,7 @@ def draw_sidebar(home: Path) -> None:
     and the data folder."""
     names = cached.dataset_names(home)
     state.settle_active(names)
+    cached.warm_analytics(home, state.active_dataset())
     auth.draw_identity()
     with st.sidebar:
         if names:
