@@ -151,15 +151,16 @@ def threshold_inputs(home: str | Path, model_ref: str, tz: str) -> ThresholdInpu
     )
 
 
-def read_test_scores(home: str | Path, name: str, version: int) -> pd.DataFrame:
-    """The version's test-window scores; ModelError naming the reason if it has none."""
+def read_test_scores(home: str | Path, name: str, version: int, columns: list[str] | None = None) -> pd.DataFrame:
+    """The version's test-window scores (only ``columns`` when given); ModelError naming the
+    reason if it has none."""
     meta = registry.read_metadata(name, version, home)
     if TEST_SCORES not in (meta.get("extra_files") or []):
         raise ModelError(
             f"Model {name} v{version} has no test-window scores (it was {_origin(meta)}), so there "
             "is nothing to set a threshold on. Train a model on the Models page, or choose one."
         )
-    return registry.read_table(name, version, TEST_SCORES, home)
+    return registry.read_table(name, version, TEST_SCORES, home, columns=columns)
 
 
 def _origin(meta: dict) -> str:

@@ -840,13 +840,15 @@ def read_extra(name: str, version: int | None, file_name: str, home: str | os.Pa
     return contents[file_name]
 
 
-def read_table(name: str, version: int | None, file_name: str, home: str | os.PathLike | None = None):
-    """An extra Parquet file saved with a version (e.g. test_scores.parquet) as a DataFrame."""
+def read_table(name: str, version: int | None, file_name: str, home: str | os.PathLike | None = None,
+               columns: list[str] | None = None):
+    """An extra Parquet file saved with a version (e.g. test_scores.parquet) as a DataFrame, with
+    only ``columns`` when given."""
     import pandas as pd
 
     if not str(file_name).endswith(".parquet"):
         raise ModelError(f"The 'file_name' parameter must end in .parquet. Got {file_name!r} instead.")
-    return pd.read_parquet(io.BytesIO(read_extra(name, version, file_name, home)))
+    return pd.read_parquet(io.BytesIO(read_extra(name, version, file_name, home)), columns=columns)
 
 
 # ---------------------------------------------------------------------------------------------

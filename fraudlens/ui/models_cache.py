@@ -215,14 +215,9 @@ def pending_champion(home: Path, name: str, version: int) -> governance.Proposal
 
 # ---------------------------------------------------------------------------- test-window results
 
-def test_scores(home: Path, ref: str) -> pd.DataFrame:
-    """The version's scored test window (transaction_id, time, account, amount, label, score)."""
-    return _test_scores(str(home), *_version_stamp(home, ref))
-
-
-@st.cache_data(ttl=TTL, max_entries=8, show_spinner="Reading the model's test window...")
-def _test_scores(home: str, name: str, version: int, stamp: int) -> pd.DataFrame:
-    return operating.read_test_scores(home, name, version)
+# A test window holds up to millions of rows (2M for a model trained on 10M): each figure reads
+# the columns it needs and keeps only its small result in the cache.
+_LABEL_SCORE = ["fraudulent_activity", "score"]
 
 
 def curves(home: Path, ref: str) -> metrics.Curves:
@@ -231,7 +226,7 @@ def curves(home: Path, ref: str) -> metrics.Curves:
 
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
 def _curves(home: str, name: str, version: int, stamp: int) -> metrics.Curves:
-    frame = operating.read_test_scores(home, name, version)
+    frame = operating.read_test_scores(home, name, version, _LABEL_SCORE)
     return metrics.curves(frame["fraudulent_activity"].to_numpy(dtype=bool), frame["score"].to_numpy(dtype=float))
 
 
@@ -241,14 +236,20 @@ def calibration(home: Path, ref: str) -> metrics.Calibration:
 
 @st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
 def _calibration(home: str, name: str, version: int, stamp: int) -> metrics.Calibration:
-    frame = operating.read_test_scores(home, name, version)
+    frame = operating.read_test_scores(home, name, version, _LABEL_SCORE)
     return metrics.calibration(frame["fraudulent_activity"].to_numpy(dtype=bool),
                                frame["score"].to_numpy(dtype=float))
 
 
 def fraud_rate(home: Path, ref: str) -> float:
-    frame = test_scores(home, ref)
-    return float(frame["fraudulent_activity"].mean()) if len(frame) else math.nan
+    """The share of frauds in the version's test window (NaN when it is empty)."""
+    return _fraud_rate(str(home), *_version_stamp(home, ref))
+
+
+@st.cache_data(ttl=TTL, max_entries=32, show_spinner=False)
+def _fraud_rate(home: str, name: str, version: int, stamp: int) -> float:
+    labels = operating.read_test_scores(home, name, version, ["fraudulent_activity"])["fraudulent_activity"]
+    return float(labels.mean()) if len(labels) else math.nan
 
 
 def top_scored(home: Path, ref: str, n: int = TOP_SCORED) -> pd.DataFrame:
