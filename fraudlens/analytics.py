@@ -2,9 +2,9 @@
 
 Every function takes the :class:`~fraudlens.store.Store`, a dataset name and a :class:`Filters`
 and returns a small pandas DataFrame or a frozen dataclass. The SQL comes from ``*_sql()``
-builders that return ``(sql, params)``: values are bound as ``$name`` parameters (only checked
-integers, a page's LIMIT and OFFSET and ENUM codes, are written in), and the only identifiers that
-enter SQL text are whitelisted canonical columns quoted by :func:`fraudlens.schema.quote_ident`.
+builders that return ``(sql, params)``: values are bound as ``$name`` parameters (only ENUM codes,
+checked integers, are written in), and the only identifiers that enter SQL text are whitelisted
+canonical columns quoted by :func:`fraudlens.schema.quote_ident`.
 
 Conventions shared by every aggregate:
 
@@ -990,7 +990,7 @@ _SUMMARY_SETS = {"count": ("calendar", ()), "heatmap": ("calendar", ("weekday", 
                  "daily": ("calendar", ("period",)), "segment": ("segment", ("segment",)),
                  "region": ("region", ("region",)), "amounts": ("bins", ("bin",))}
 _SUMMARY_KEYS = ("weekday", "hour", "period", "segment", "region", "bin", "part")
-_LABEL_COUNTS = ("transactions", "labelled", "frauds", "fraud_amount", "amount")
+_LABEL_COUNTS = (*_COUNT_COLUMNS, "fraud_amount", "amount")  # what _label_counts() returns
 
 
 def _grouping_id(keys: tuple[str, ...], names: tuple[str, ...]) -> int:
@@ -1147,9 +1147,7 @@ def page_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, 
         clauses.append(f"{order} {'>=' if descending else '<='} {p.bind('cut', cut)}")
     sql = (f"SELECT {', '.join(columns)} FROM {table} {_where_sql(clauses)} "
            f"{_sorting(order, sort, descending)} "
-           # Checked integers, written in: DuckDB then reads the page's other columns for its
-           # rows only (late materialization needs a constant LIMIT).
-           f"LIMIT {int(limit) + 1} OFFSET {int(offset)}")
+           f"LIMIT {p.bind('limit_plus_one', limit + 1)} OFFSET {p.bind('offset', offset)}")
     return sql, dict(p)
 
 
@@ -1176,6 +1174,7 @@ def transactions_page(store: Store, dataset: str, filters: Filters,
     check_identifier(sort, SORT_COLUMNS, "sort")
     limit = _check_count(limit, "limit", 1, MAX_LIMIT)
     offset = _check_count(offset, "offset", 0, 10**12)
+
     def build(table: str, zone: LocalZone) -> tuple[str, dict]:
         cut = None
         if sort in _CUT_SORTS:

@@ -53,7 +53,6 @@ ENUM_MAX_VALUES = 65_535
 ID_ENUM_COLUMNS = ("account_id", "merchant_id")
 ID_ENUM_MAX_VALUES = 4_000_000
 HOT_CATALOG = "hot"
-LATE_ROWS = 1_001
 # The table is built (and compressed) this many rows at a time: a table is held uncompressed
 # until its checkpoint, and built whole at 10M rows that doubled the process's resident memory.
 HOT_CHUNK_ROWS = 2_000_000
@@ -94,10 +93,6 @@ def connect(
     if allowed_files:
         con.execute("SET allowed_paths = $paths", {"paths": allowed_files})
     con.execute("SET enable_external_access = false")
-    # Where the plan allows it (no filter left above the scan), DuckDB finds a page of up to this
-    # many rows on its sort key before reading its other columns; its default, 50, is under our
-    # 100-row pages.
-    con.execute("SET late_materialization_max_rows = $rows", {"rows": LATE_ROWS})
     con.execute("SET lock_configuration = true")
     return con
 
