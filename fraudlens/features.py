@@ -275,27 +275,29 @@ def features_sql(view: str, spec: FeatureSpec, *, account_filter: bool = False,
     of ``$account``/``$merchant`` (up to ``$until``) — the same answer for that account's rows, at
     a fraction of the cost, which is what explaining one transaction needs.
     """
-    feats = catalogue(spec)
     time_cond = "transaction_datetime <= $until" if until else "true"
     acc_where = f"WHERE {time_cond}" + (" AND account_id = $account" if account_filter else "")
     base = _base_sql(view, spec, acc_where)
     parts = [f"base AS ({base})", f"acc AS ({_account_sql(spec, 'base')})"]
-    joins = "JOIN acc USING (transaction_id)"
     if "merchant_id" in spec.columns:
         merch_where = f"WHERE merchant_id IS NOT NULL AND {time_cond}" + (
             " AND merchant_id = $merchant" if merchant_filter else "")
         parts.append(f"mbase AS ({_base_sql(view, spec, merch_where)})")
         parts.append(f"merch AS ({_merchant_sql(spec, 'mbase')})")
-        joins += " LEFT JOIN merch USING (transaction_id)"
+    source = "base JOIN acc USING (transaction_id)" + (
+        " LEFT JOIN merch USING (transaction_id)" if "merchant_id" in spec.columns else "")
+    return f"WITH {', '.join(parts)} {final_sql(spec, source)} ORDER BY ts, transaction_id"
+
+
+def final_sql(spec: FeatureSpec, source: str) -> str:
+    """The output columns from ``source``: the base columns beside the acc and merch windows."""
+    feats = catalogue(spec)
     tz = spec.timezone.replace("'", "''")
-    local = f"timezone('{tz}', timezone('UTC', base.ts))"
+    local = f"timezone('{tz}', timezone('UTC', ts))"
     selects = ", ".join(f"CAST({f.sql} AS DOUBLE) AS {quote_ident(f.name)}" for f in feats)
     return (
-        f"WITH {', '.join(parts)} "
-        f"SELECT base.transaction_id, base.ts AS transaction_datetime, base.account_id, "
-        f"base.amount AS transaction_amount, base.fraudulent_activity, {selects} "
-        f"FROM (SELECT *, {local} AS local_ts FROM base) base {joins} "
-        f"ORDER BY base.ts, base.transaction_id"
+        f"SELECT transaction_id, ts AS transaction_datetime, account_id, amount AS transaction_amount, "
+        f"fraudulent_activity, {selects} FROM (SELECT *, {local} AS local_ts FROM {source})"
     )
 
 

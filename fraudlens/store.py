@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -329,20 +330,17 @@ class Store:
             cur.close()
         logger.debug("view for %s at version %d over %d parts", info.name, info.version, len(info.files))
 
-    def write_parquet(self, name: str, info: datasets.DatasetInfo, select: Callable[[str], str], out: Path,
-                      *, memory_limit: str, row_group_rows: int) -> None:
-        """Write ``select(view)`` over the parts of ``info`` to ``out`` without going through Python.
+    @contextmanager
+    def job(self, name: str, info: datasets.DatasetInfo, *, memory_limit: str):
+        """A connection of its own with the parts of ``info`` as the view ``source``.
 
-        Runs on a connection of its own with its own memory limit, past which DuckDB spills to
-        disk, so a large job neither shares nor exhausts the memory the pages query with.
+        It has its own memory limit, past which DuckDB spills to disk, so a large job neither
+        shares nor exhausts the memory the pages query with. Errors come out as QueryError.
         """
         con = connect(self.cfg, memory_limit=memory_limit)
         try:
             con.execute(f"CREATE VIEW source AS {parts_view_sql(self.home, info)}")
-            # COPY ... TO takes no bound parameter; ``out`` is a path we made under the data directory.
-            target = str(out).replace("'", "''")
-            con.execute(f"COPY ({select('source')}) TO '{target}' "
-                        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)})")
+            yield con
         except duckdb.Error as exc:
             raise QueryError(name, None, exc) from exc
         finally:
@@ -394,6 +392,13 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+
+def copy_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, row_group_rows: int) -> None:
+    # COPY ... TO takes no bound parameter; ``out`` is a path we made under the data directory.
+    target = str(out).replace("'", "''")
+    con.execute(f"COPY ({select}) TO '{target}' "
+                f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {int(row_group_rows)})")
 
 
 def parts_view_sql(home: Path, info: datasets.DatasetInfo) -> str:

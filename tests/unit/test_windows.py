@@ -1,0 +1,96 @@
+"""The feature file's window columns (computed in numba) equal the feature SQL's on awkward data:
+timestamps shared within an account, NULL merchants, places, addresses and labels, windows far
+longer than the exact-sum limit, no label delay, and datasets without the optional columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fraudlens import feature_store
+from fraudlens import features as F
+from fraudlens import windows
+from fraudlens.ingest import ingest
+from fraudlens.store import get_store
+
+MAPPING = {"transaction_id": "id", "transaction_datetime": "when", "account_id": "account",
+           "transaction_amount": "amount", "fraudulent_activity": "fraud"}
+
+
+def _awkward(n: int = 3_000, seed: int = 4) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2025-03-01")
+    # Seconds drawn from a small range: many rows share a timestamp, also within an account.
+    seconds = np.sort(rng.integers(0, 40 * 86_400 // 600, n)) * 600
+    account = rng.choice(["a1", "a2", "a3", "busy"], n, p=[0.1, 0.1, 0.1, 0.7])
+
+    def maybe_null(values, share):
+        out = np.asarray(values, dtype=object)
+        out[rng.random(n) < share] = None
+        return out
+
+    fraud = maybe_null(rng.random(n) < 0.05, 0.3)
+    return pd.DataFrame({
+        "id": [f"t{i:05d}" for i in rng.permutation(n)],  # ids not in time order
+        "when": (start + pd.to_timedelta(seconds, unit="s")).strftime("%Y-%m-%d %H:%M:%S"),
+        "account": account,
+        "amount": np.round(rng.lognormal(4, 2, n), 2),
+        "merchant": maybe_null(rng.choice([f"m{k}" for k in range(8)], n), 0.2),
+        "place": maybe_null(rng.choice(["Lima", "Cusco", "Piura"], n), 0.2),
+        "ip": maybe_null(rng.choice([f"10.0.0.{k}" for k in range(5)], n), 0.2),
+        "channel": maybe_null(rng.choice(["pos", "online", "atm"], n), 0.2),
+        "fraud": [None if f is None else bool(f) for f in fraud],
+    })
+
+
+def _load(home, tmp_path, frame: pd.DataFrame, name: str, extra: dict) -> None:
+    path = tmp_path / f"{name}.csv"
+    frame.to_csv(path, index=False)
+    ingest(path, name, mapping={**MAPPING, **extra}, cfg=home)
+
+
+@pytest.mark.parametrize("delay", [0, 3])
+def test_window_columns_equal_the_sql(home, tmp_path, delay):
+    _load(home, tmp_path, _awkward(), "awk", {"merchant_id": "merchant", "merchant_location": "place",
+                                               "ip_address": "ip", "channel": "channel"})
+    store = get_store(home)
+    spec = F.make_spec(store, "awk", label_delay_days=delay)
+    direct = store.query("direct", F.features_sql(store.table("awk"), spec))
+    stored = F.compute(store, "awk", spec)
+    assert feature_store.existing(store, "awk", spec) is not None
+    pd.testing.assert_frame_equal(stored, direct, check_exact=False, rtol=1e-9)
+    # The data is awkward enough to matter: shared timestamps, long windows, NULLs, known frauds.
+    assert stored.duplicated(["account_id", "transaction_datetime"]).any()
+    assert stored["acct_count_30d"].max() > windows.SMALL_WINDOW
+    assert stored["acct_distinct_merchants_24h"].max() > 1
+    assert stored["label_known_fraud_before"].sum() > 0
+    assert stored["merchant_count_1d"].isna().any()
+
+
+def test_a_dataset_without_the_optional_columns(home, tmp_path):
+    _load(home, tmp_path, _awkward(800, seed=9), "bare", {})
+    store = get_store(home)
+    spec = F.make_spec(store, "bare", label_delay_days=2)
+    direct = store.query("direct", F.features_sql(store.table("bare"), spec))
+    pd.testing.assert_frame_equal(F.compute(store, "bare", spec), direct, check_exact=False, rtol=1e-9)
+
+
+def test_counting_sort_keeps_ties_in_input_order():
+    codes = np.array([2, -1, 0, 2, 0, -1, 1], dtype=np.int32)
+    order = windows._stable_order(codes, 3)
+    assert order.tolist() == [1, 5, 2, 4, 6, 0, 3]
+
+
+def test_window_max_and_sum_over_a_long_falling_and_rising_run():
+    ts = np.arange(300, dtype=np.int64) * 1_000_000  # one row a second
+    amount = np.concatenate([np.arange(150, 0, -1), np.arange(150)]).astype(float)
+    count, total, biggest = windows._range_stats(ts, amount, np.array([0, 300]), 100 * 1_000_000)
+    for i in (0, 1, 99, 100, 150, 299):
+        frame = amount[max(0, i - 100):i]
+        assert count[i] == len(frame)
+        if len(frame):
+            assert total[i] == pytest.approx(frame.sum(), rel=1e-12)
+            assert biggest[i] == frame.max()
+        else:
+            assert np.isnan(total[i]) and np.isnan(biggest[i])
