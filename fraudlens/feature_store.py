@@ -175,8 +175,11 @@ def _rows_sql(con, spec: FeatureSpec) -> str:
     dropped = [quote_ident(c) for c in ONLY_FOR_WINDOWS if c in spec.columns]
     cols = "base.*" + (f" EXCLUDE ({', '.join(dropped)})" if dropped else "")
     cols += f" REPLACE ({', '.join(enums)})" if enums else ""
-    return (f"WITH {', '.join(parts)} SELECT {cols}, epoch_us(ts) AS _ts, "
-            f"coalesce(CAST(fraudulent_activity AS TINYINT), -1) AS _label, {', '.join(codes)} "
+    # A spec without the label column never uses labels (the SQL's constant 0), even where the
+    # dataset has them.
+    label = ("coalesce(CAST(fraudulent_activity AS TINYINT), -1)" if "fraudulent_activity" in spec.columns
+             else "CAST(-1 AS TINYINT)")
+    return (f"WITH {', '.join(parts)} SELECT {cols}, epoch_us(ts) AS _ts, {label} AS _label, {', '.join(codes)} "
             f"FROM base {' '.join(joins)} ORDER BY ts, transaction_id")
 
 

@@ -217,7 +217,7 @@ def _account_sql(spec: FeatureSpec, source: str) -> str:
         cols += [f"count(*) OVER {w} AS acct_count_{key}", f"sum(amount) OVER {w} AS acct_sum_{key}",
                  f"avg(amount) OVER {w} AS acct_mean_{key}", f"max(amount) OVER {w} AS acct_max_{key}"]
     cols.append("stddev_samp(amount) OVER w_30d AS acct_std_30d")
-    cols.append("epoch(ts) - epoch(lag(ts) OVER w_seq) AS seconds_since_previous")
+    cols.append("(epoch_us(ts) - epoch_us(lag(ts) OVER w_seq)) / 1e6 AS seconds_since_previous")
     if "merchant_id" in has:
         cols.append("count(DISTINCT merchant_id) OVER w_24h AS acct_distinct_merchants_24h")
         cols.append("CAST(row_number() OVER (PARTITION BY account_id, merchant_id ORDER BY ts, transaction_id) = 1 "

@@ -20,7 +20,9 @@ HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
 ACCOUNT_SPANS_US = {"1h": HOUR_US, "24h": 24 * HOUR_US, "7d": 7 * DAY_US, "30d": 30 * DAY_US}
 MERCHANT_DAYS = (1, 7, 30)
-SMALL_WINDOW = 64  # windows up to this size get an exact two-pass standard deviation
+# A window's sum and spread add whole blocks of this many rows from precomputed summaries:
+# each row's window costs O(BLOCK + rows / BLOCK), however long it is.
+BLOCK = 32
 
 
 def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
@@ -47,7 +49,7 @@ def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, lab
         put(f"acct_count_{key}", count)
         put(f"acct_sum_{key}", total, np.float64)
         put(f"acct_max_{key}", biggest, np.float64)
-    put("acct_std_30d", _range_std(a_ts, a_amt, starts, ACCOUNT_SPANS_US["30d"], SMALL_WINDOW), np.float64)
+    put("acct_std_30d", _range_std(a_ts, a_amt, starts, ACCOUNT_SPANS_US["30d"]), np.float64)
     del a_amt
     put("seconds_since_previous", _since_previous(a_ts, starts), np.float64)
     if "merchant_id" in codes:
@@ -115,12 +117,72 @@ def _group_starts(sorted_codes: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True, nogil=True)
+def _blocks(amt, size):
+    """Sum, mean and sum of squared deviations of each run of ``size`` rows (Welford)."""
+    k = (len(amt) + size - 1) // size
+    total = np.zeros(k)
+    mean = np.zeros(k)
+    m2 = np.zeros(k)
+    for b in range(k):
+        n = 0
+        for i in range(b * size, min((b + 1) * size, len(amt))):
+            n += 1
+            total[b] += amt[i]
+            delta = amt[i] - mean[b]
+            mean[b] += delta / n
+            m2[b] += delta * (amt[i] - mean[b])
+    return total, mean, m2
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_sum(amt, block_sum, lo, hi, size):
+    """Sum of rows [lo, hi), whole blocks taken from their sums: never a running total that
+    drifts as large amounts leave the window."""
+    total = 0.0
+    i = lo
+    while i < hi:
+        if i % size == 0 and i + size <= hi:
+            total += block_sum[i // size]
+            i += size
+        else:
+            total += amt[i]
+            i += 1
+    return total
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_m2(amt, block_mean, block_m2, lo, hi, size):
+    """Sum of squared deviations of rows [lo, hi): Welford's update row by row, Chan's to add a
+    whole block. Equal amounts give exactly 0, as DuckDB's stddev_samp does."""
+    n = 0
+    mean = 0.0
+    m2 = 0.0
+    i = lo
+    while i < hi:
+        if i % size == 0 and i + size <= hi:
+            both = n + size
+            delta = block_mean[i // size] - mean
+            mean += delta * size / both
+            m2 += block_m2[i // size] + delta * delta * n * size / both
+            n = both
+            i += size
+        else:
+            n += 1
+            delta = amt[i] - mean
+            mean += delta / n
+            m2 += delta * (amt[i] - mean)
+            i += 1
+    return m2
+
+
+@numba.njit(cache=True, nogil=True)
 def _range_stats(ts, amt, starts, span):
     """Count, sum and max over [t - span, t) per row, rows of a group in time order."""
     n = len(ts)
     count = np.zeros(n, np.float64)
     total = np.full(n, np.nan)
     biggest = np.full(n, np.nan)
+    block_sum = _blocks(amt, BLOCK)[0]
     deque = np.empty(n, np.int64)  # indices of a falling run of amounts: the window's max first
     for g in range(len(starts) - 1):
         s, e = starts[g], starts[g + 1]
@@ -128,71 +190,41 @@ def _range_stats(ts, amt, starts, span):
         hi = s
         head = 0
         tail = 0
-        acc = 0.0  # running sum of [lo, hi), rebuilt when the window empties to stop drift
         for i in range(s, e):
             while hi < i and ts[hi] < ts[i]:
                 while tail > head and amt[deque[tail - 1]] <= amt[hi]:
                     tail -= 1
                 deque[tail] = hi
                 tail += 1
-                acc += amt[hi]
                 hi += 1
             while lo < hi and ts[lo] < ts[i] - span:
-                acc -= amt[lo]
                 lo += 1
             while tail > head and deque[head] < lo:
                 head += 1
-            c = hi - lo
-            count[i] = c
-            if c > 0:
-                if c <= 64:
-                    acc = 0.0
-                    for j in range(lo, hi):
-                        acc += amt[j]
-                total[i] = acc
+            count[i] = hi - lo
+            if hi > lo:
+                total[i] = _window_sum(amt, block_sum, lo, hi, BLOCK)
                 biggest[i] = amt[deque[head]]
-            else:
-                acc = 0.0
     return count, total, biggest
 
 
 @numba.njit(cache=True, nogil=True)
-def _range_std(ts, amt, starts, span, small):
+def _range_std(ts, amt, starts, span):
     """Sample standard deviation over [t - span, t); NaN under two rows."""
     n = len(ts)
     out = np.full(n, np.nan)
+    _total, block_mean, block_m2 = _blocks(amt, BLOCK)
     for g in range(len(starts) - 1):
         s, e = starts[g], starts[g + 1]
         lo = s
         hi = s
-        shift = amt[s]  # sums of (x - shift) keep large windows from cancelling
-        s1 = 0.0
-        s2 = 0.0
         for i in range(s, e):
             while hi < i and ts[hi] < ts[i]:
-                x = amt[hi] - shift
-                s1 += x
-                s2 += x * x
                 hi += 1
             while lo < hi and ts[lo] < ts[i] - span:
-                x = amt[lo] - shift
-                s1 -= x
-                s2 -= x * x
                 lo += 1
-            c = hi - lo
-            if c < 2:
-                continue
-            if c <= small:
-                mean = 0.0
-                for j in range(lo, hi):
-                    mean += amt[j]
-                mean /= c
-                ss = 0.0
-                for j in range(lo, hi):
-                    ss += (amt[j] - mean) ** 2
-                out[i] = np.sqrt(ss / (c - 1))
-            else:
-                out[i] = np.sqrt(max(s2 - s1 * s1 / c, 0.0) / (c - 1))
+            if hi - lo >= 2:
+                out[i] = np.sqrt(max(_window_m2(amt, block_mean, block_m2, lo, hi, BLOCK), 0.0) / (hi - lo - 1))
     return out
 
 

@@ -62,10 +62,55 @@ def test_window_columns_equal_the_sql(home, tmp_path, delay):
     pd.testing.assert_frame_equal(stored, direct, check_exact=False, rtol=1e-9)
     # The data is awkward enough to matter: shared timestamps, long windows, NULLs, known frauds.
     assert stored.duplicated(["account_id", "transaction_datetime"]).any()
-    assert stored["acct_count_30d"].max() > windows.SMALL_WINDOW
+    assert stored["acct_count_30d"].max() > 2 * windows.BLOCK
     assert stored["acct_distinct_merchants_24h"].max() > 1
     assert stored["label_known_fraud_before"].sum() > 0
     assert stored["merchant_count_1d"].isna().any()
+
+
+def _hourly(account: str, amounts, start="2025-01-01", step="1h") -> pd.DataFrame:
+    when = pd.date_range(start, periods=len(amounts), freq=step)
+    return pd.DataFrame({"id": [f"{account}-{i:05d}" for i in range(len(amounts))],
+                         "when": when.strftime("%Y-%m-%d %H:%M:%S.%f"), "account": account,
+                         "amount": amounts, "fraud": [i % 97 == 5 for i in range(len(amounts))]})
+
+
+def test_sums_and_spreads_do_not_drift(home, tmp_path):
+    """Equal amounts that binary floats cannot hold have no spread (so no z-score); a long run
+    of zeros after large amounts sums to exactly 0; sub-second gaps are exact."""
+    rng = np.random.default_rng(2)
+    frame = pd.concat([
+        _hourly("equal", [0.1] * 120),
+        _hourly("dues", [19.99] * 5 + [123.45] * 150).assign(  # the 19.99s 40 days before the rest
+            when=lambda f: f["when"].where(f.index < 5, (pd.to_datetime(f["when"]) + pd.Timedelta(days=40))
+                                           .dt.strftime("%Y-%m-%d %H:%M:%S.%f"))),
+        _hourly("zeros", [*np.round(rng.lognormal(8, 3, 100), 2), *[0.0] * 800, 50.0]),
+        _hourly("fast", np.round(rng.lognormal(3, 1, 300), 2), step="1500ms"),
+    ])
+    _load(home, tmp_path, frame, "drift", {})
+    store = get_store(home)
+    spec = F.make_spec(store, "drift", label_delay_days=1)
+    direct = store.query("direct", F.features_sql(store.table("drift"), spec))
+    stored = F.compute(store, "drift", spec)
+    pd.testing.assert_frame_equal(stored, direct, check_exact=False, rtol=1e-9)
+    rows = stored.set_index("transaction_id")
+    assert rows.loc["equal-00119", "amount_zscore_30d"] != rows.loc["equal-00119", "amount_zscore_30d"]  # NULL
+    assert rows.loc["dues-00154", "amount_zscore_30d"] != rows.loc["dues-00154", "amount_zscore_30d"]
+    assert rows.loc["zeros-00900", "acct_sum_30d"] == 0.0
+    assert rows.loc["fast-00299", "seconds_since_previous"] == 1.5
+
+
+def test_a_spec_without_labels_never_reads_them(home, tmp_path):
+    _load(home, tmp_path, _awkward(1_000, seed=6), "labelled", {"merchant_id": "merchant"})
+    store = get_store(home)
+    full = F.make_spec(store, "labelled", label_delay_days=0)
+    spec = F.FeatureSpec(tuple(c for c in full.columns if c != "fraudulent_activity"), 0, full.timezone,
+                         full.vocab)
+    direct = store.query("direct", F.features_sql(store.table("labelled"), spec))
+    stored = F.compute(store, "labelled", spec)
+    pd.testing.assert_frame_equal(stored, direct, check_exact=False, rtol=1e-9)
+    assert stored["label_known_fraud_before"].eq(0).all()
+    assert stored["merchant_fraud_rate_7d"].fillna(0).eq(0).all()
 
 
 def test_a_dataset_without_the_optional_columns(home, tmp_path):
