@@ -32,7 +32,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from fraudlens import datasets, features, windows
+from fraudlens import datasets, features
 from fraudlens.errors import QueryError
 from fraudlens.features import FeatureSpec, features_sql
 from fraudlens.schema import quote_ident
@@ -56,7 +56,7 @@ def file_key(spec: FeatureSpec, info: datasets.DatasetInfo) -> str:
 
 @functools.cache
 def _windows_code() -> str:
-    return hashlib.sha256(Path(windows.__file__).read_bytes()).hexdigest()
+    return hashlib.sha256(Path(__file__).with_name("windows.py").read_bytes()).hexdigest()
 
 
 def folder(home: Path, dataset: str) -> Path:
@@ -132,12 +132,11 @@ ONLY_FOR_WINDOWS = ("merchant_id", "merchant_location", "ip_address")
 def _write(store: Store, info: datasets.DatasetInfo, spec: FeatureSpec, out: Path) -> None:
     """Windows in numba over the rows in time order, everything else in DuckDB from the same SQL."""
     name = f"features of {info.name}"
-    # Two connections: closing the first returns the memory its sort held to the system.
-    with store.job(name, info, memory_limit=_memory_limit()) as con:
-        rows = con.sql(_rows_sql(con, spec)).to_arrow_table()
-    windowed = _with_windows(rows, spec.label_delay_days)
-    del rows
-    with store.job(name, info, memory_limit=_memory_limit()) as con:
+    # Passed on unnamed, so that _with_windows holds the only reference and can free columns.
+    windowed = _with_windows(_rows(store, info, spec, name), spec.label_delay_days)
+    # One thread writes the file: two keep the rows in order only by holding ~1 GB more of them
+    # (10M rows: 20 s and 3.8 GB at peak, against 26 s and 3.3 GB).
+    with store.job(name, info, memory_limit=_memory_limit(), threads=1) as con:
         con.register("windowed", windowed)
         copy_to_parquet(con, features.final_sql(spec, _as_sql_columns(windowed)), out, ROW_GROUP_ROWS)
 
@@ -150,6 +149,12 @@ def _as_sql_columns(windowed: pa.Table) -> str:
     means = ", ".join(f"acct_sum_{key} / nullif(acct_count_{key}, 0) AS acct_mean_{key}"
                       for key in features.ACCOUNT_WINDOWS)
     return f"(SELECT *, {means} FROM (SELECT * REPLACE ({doubles}) FROM windowed))"
+
+
+def _rows(store: Store, info: datasets.DatasetInfo, spec: FeatureSpec, name: str) -> pa.Table:
+    # A connection of its own: closing it returns the memory its sort held to the system.
+    with store.job(name, info, memory_limit=_memory_limit()) as con:
+        return con.sql(_rows_sql(con, spec)).to_arrow_table()
 
 
 def _rows_sql(con, spec: FeatureSpec) -> str:
@@ -185,17 +190,20 @@ def _rows_sql(con, spec: FeatureSpec) -> str:
 
 def _with_windows(rows: pa.Table, delay_days: int) -> pa.Table:
     """``rows`` with the window columns added and the helper columns dropped."""
+    from fraudlens import windows  # numba: imported by the jobs that build, not by every page
+
     ts = rows["_ts"].to_numpy()
     label = rows["_label"].to_numpy()
     codes = {c: rows[f"_code_{c}"].to_numpy() for c in CODED if f"_code_{c}" in rows.column_names}
     account = codes.pop("account_id")
+    amount = rows["amount"].to_numpy()
+    rows = rows.drop_columns([c for c in rows.column_names if c.startswith("_")])
     with ThreadPoolExecutor(1) as pool:  # the kernels release the GIL: merchants run beside accounts
         merchant = (pool.submit(windows.merchant_windows, ts, codes["merchant_id"], label, delay_days)
                     if "merchant_id" in codes else None)
-        found = windows.account_windows(ts, account, rows["amount"].to_numpy(), label, codes, delay_days)
+        found = windows.account_windows(ts, account, amount, label, codes, delay_days)
         found.update(merchant.result() if merchant else {})
-    del ts, label, codes, account
-    rows = rows.drop_columns([c for c in rows.column_names if c.startswith("_")])
+    del ts, label, codes, account, amount
     for name in list(found):
         rows = rows.append_column(name, pa.array(found.pop(name), from_pandas=True))  # NaN is NULL
     return rows

@@ -62,7 +62,8 @@ FRAUD_ROWS = "frauds"
 
 
 def connect(
-    cfg: Settings, *, readable: list[Path] | None = None, memory_limit: str | None = None
+    cfg: Settings, *, readable: list[Path] | None = None, memory_limit: str | None = None,
+    threads: int | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection limited to ``cfg.home`` (and ``readable`` source files).
 
@@ -77,7 +78,7 @@ def connect(
         ":memory:",
         config={
             "memory_limit": memory_limit or cfg.memory_limit,
-            "threads": cfg.threads,
+            "threads": threads or cfg.threads,
             "temp_directory": str(tmp),
             "preserve_insertion_order": True,
         },
@@ -331,13 +332,13 @@ class Store:
         logger.debug("view for %s at version %d over %d parts", info.name, info.version, len(info.files))
 
     @contextmanager
-    def job(self, name: str, info: datasets.DatasetInfo, *, memory_limit: str):
+    def job(self, name: str, info: datasets.DatasetInfo, *, memory_limit: str, threads: int | None = None):
         """A connection of its own with the parts of ``info`` as the view ``source``.
 
         It has its own memory limit, past which DuckDB spills to disk, so a large job neither
         shares nor exhausts the memory the pages query with. Errors come out as QueryError.
         """
-        con = connect(self.cfg, memory_limit=memory_limit)
+        con = connect(self.cfg, memory_limit=memory_limit, threads=threads)
         try:
             con.execute(f"CREATE VIEW source AS {parts_view_sql(self.home, info)}")
             yield con
