@@ -10,8 +10,8 @@ time order with small row groups: a date range, or one transaction's timestamp, 
 the row groups holding it.
 
 Files live in ``<home>/.features/<dataset>/d<version>-<key>.parquet``. The key hashes the spec,
-the feature SQL, the window code and the dataset's part files, so a change of code, or a dataset deleted and made
-again, never reads an old file. Building one keeps the previous version's file (a reader may
+the feature SQL, the window code and the dataset's part files, so a change of code, or a dataset
+deleted and made again, never reads an old file. Building one keeps the previous version's file (a reader may
 still hold its path) and removes older ones.
 """
 
