@@ -199,9 +199,9 @@ def _with_windows(rows: pa.Table, delay_days: int) -> pa.Table:
     amount = rows["amount"].to_numpy()
     rows = rows.drop_columns([c for c in rows.column_names if c.startswith("_")])
     with ThreadPoolExecutor(1) as pool:  # the kernels release the GIL: merchants run beside accounts
-        merchant = (pool.submit(windows.merchant_windows, ts, codes["merchant_id"], label, delay_days)
-                    if "merchant_id" in codes else None)
-        found = windows.account_windows(ts, account, amount, label, codes, delay_days)
+        merchant = (pool.submit(windows.merchant_windows, ts, codes["merchant_id"], label, delay_days,
+                                features.MERCHANT_WINDOWS) if "merchant_id" in codes else None)
+        found = windows.account_windows(ts, account, amount, label, codes, delay_days, features.ACCOUNT_WINDOWS)
         found.update(merchant.result() if merchant else {})
     del ts, label, codes, account, amount
     for name in list(found):

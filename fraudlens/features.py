@@ -22,9 +22,8 @@ from fraudlens.store import Store
 
 logger = logging.getLogger(__name__)
 
-ACCOUNT_WINDOWS = {"1h": "INTERVAL 1 HOUR", "24h": "INTERVAL 24 HOUR", "7d": "INTERVAL 7 DAY",
-                   "30d": "INTERVAL 30 DAY"}
-MERCHANT_WINDOWS = (1, 7, 30)
+ACCOUNT_WINDOWS = {"1h": 1, "24h": 24, "7d": 7 * 24, "30d": 30 * 24}  # hours
+MERCHANT_WINDOWS = (1, 7, 30)  # days
 CATEGORICAL = ("transaction_type", "channel", "account_type")
 MAX_CATEGORIES = 12
 STRICTLY_BEFORE = "INTERVAL 1 MICROSECOND PRECEDING"
@@ -212,7 +211,7 @@ def _merchant_features(delay: int) -> list[Feature]:
 def _account_sql(spec: FeatureSpec, source: str) -> str:
     has = set(spec.columns)
     cols = []
-    for key, span in ACCOUNT_WINDOWS.items():
+    for key in ACCOUNT_WINDOWS:
         w = f"w_{key}"
         cols += [f"count(*) OVER {w} AS acct_count_{key}", f"sum(amount) OVER {w} AS acct_sum_{key}",
                  f"avg(amount) OVER {w} AS acct_mean_{key}", f"max(amount) OVER {w} AS acct_max_{key}"]
@@ -238,8 +237,9 @@ def _account_sql(spec: FeatureSpec, source: str) -> str:
     else:
         cols.append("0 AS acct_known_fraud")
     windows = ", ".join(
-        f"w_{key} AS (PARTITION BY account_id ORDER BY ts RANGE BETWEEN {span} PRECEDING AND {STRICTLY_BEFORE})"
-        for key, span in ACCOUNT_WINDOWS.items()
+        f"w_{key} AS (PARTITION BY account_id ORDER BY ts RANGE BETWEEN INTERVAL {hours} HOUR PRECEDING "
+        f"AND {STRICTLY_BEFORE})"
+        for key, hours in ACCOUNT_WINDOWS.items()
     )
     windows += ", w_seq AS (PARTITION BY account_id ORDER BY ts, transaction_id)"
     return f"SELECT transaction_id, {', '.join(cols)} FROM {source} WINDOW {windows}"

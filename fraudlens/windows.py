@@ -18,19 +18,18 @@ import numpy as np
 
 HOUR_US = 3_600_000_000
 DAY_US = 24 * HOUR_US
-ACCOUNT_SPANS_US = {"1h": HOUR_US, "24h": 24 * HOUR_US, "7d": 7 * DAY_US, "30d": 30 * DAY_US}
-MERCHANT_DAYS = (1, 7, 30)
 # A window's sum and spread add whole blocks of this many rows from precomputed summaries:
 # each row's window costs O(BLOCK + rows / BLOCK), however long it is.
 BLOCK = 32
 
 
 def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
-                    codes: dict[str, np.ndarray], delay_days: int) -> dict[str, np.ndarray]:
+                    codes: dict[str, np.ndarray], delay_days: int, hours: dict[str, int]) -> dict[str, np.ndarray]:
     """The ``acc`` columns of the feature SQL but the means, in the input's (time) order.
 
     ``codes`` holds the integer codes of ``merchant_id`` and of the columns whose change and
-    novelty are features (merchant_location, ip_address, channel) that the dataset has. Flags
+    novelty are features (merchant_location, ip_address, channel) that the dataset has; ``hours``
+    the windows' lengths by name (``features.ACCOUNT_WINDOWS``, which has "24h" and "30d"). Flags
     come back as int8, counts as float32 (exact at these sizes), the rest as float64; NaN is NULL.
     """
     order = _stable_order(account, int(account.max(initial=-1)) + 1)  # by account, then time
@@ -44,18 +43,18 @@ def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, lab
         out[name] = full
 
     a_amt = amount[order]
-    for key, span in ACCOUNT_SPANS_US.items():
-        count, total, biggest = _range_stats(a_ts, a_amt, starts, span)
+    for key, length in hours.items():
+        count, total, biggest = _range_stats(a_ts, a_amt, starts, length * HOUR_US)
         put(f"acct_count_{key}", count)
         put(f"acct_sum_{key}", total, np.float64)
         put(f"acct_max_{key}", biggest, np.float64)
-    put("acct_std_30d", _range_std(a_ts, a_amt, starts, ACCOUNT_SPANS_US["30d"]), np.float64)
+    put("acct_std_30d", _range_std(a_ts, a_amt, starts, hours["30d"] * HOUR_US), np.float64)
     del a_amt
     put("seconds_since_previous", _since_previous(a_ts, starts), np.float64)
     if "merchant_id" in codes:
         merchant = codes["merchant_id"][order]
         n_codes = int(merchant.max(initial=-1)) + 1
-        put("acct_distinct_merchants_24h", _range_distinct(a_ts, merchant, starts, ACCOUNT_SPANS_US["24h"], n_codes))
+        put("acct_distinct_merchants_24h", _range_distinct(a_ts, merchant, starts, hours["24h"] * HOUR_US, n_codes))
         put("first_use_of_merchant", _first_use(merchant, starts, n_codes), np.int8)
     for col in ("merchant_location", "ip_address", "channel"):
         if col in codes:
@@ -67,7 +66,7 @@ def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, lab
 
 
 def merchant_windows(ts: np.ndarray, merchant: np.ndarray, label: np.ndarray,
-                     delay_days: int) -> dict[str, np.ndarray]:
+                     delay_days: int, days: tuple[int, ...]) -> dict[str, np.ndarray]:
     """The ``merch`` columns (count and known frauds per window); NaN where the merchant is NULL."""
     order = _stable_order(merchant, int(merchant.max(initial=-1)) + 1)
     order = order[np.count_nonzero(merchant < 0):]  # NULL merchants sort first and have no window
@@ -77,7 +76,7 @@ def merchant_windows(ts: np.ndarray, merchant: np.ndarray, label: np.ndarray,
     # Frames [t - (d + delay), t - delay] with both ends in; with no delay, up to 1 µs before t.
     upper = delay_days * DAY_US if delay_days else 1
     out = {}
-    for d in MERCHANT_DAYS:
+    for d in days:
         count, frauds = _range_count_sum(m_ts, fraud, starts, (d + delay_days) * DAY_US, upper)
         out[f"merch_count_{d}d"] = _scatter(len(ts), order, count)
         out[f"merch_frauds_{d}d"] = _scatter(len(ts), order, np.where(count > 0, frauds, np.nan))
