@@ -134,11 +134,10 @@ elif step == "train_all":
     out.update(rows=args["rows"], model=f"{r.name}@{r.version}", rows_train=r.rows_train,
                legit_share=r.legit_share, average_precision=round(r.metrics["average_precision"], 4))
 elif step == "monitor":
-    import shutil
     from fraudlens import monitor
     from fraudlens.store import get_store
-    # A first visit: the dataset's scores for monitoring are not kept yet.
-    shutil.rmtree(get_store().home / monitor.MONITOR_DIR / "scores" / args["dataset"], ignore_errors=True)
+    # A first visit: neither the dataset's scores nor its PSI table are kept yet.
+    monitor.remove(get_store().home, args["dataset"])
     timed(lambda: monitor.weekly_psi(args["dataset"], args["model"]))
     started = time.perf_counter()
     weeks = monitor.weekly_psi(args["dataset"], args["model"])
@@ -749,7 +748,8 @@ def build_rows(built: Built, load: dict, started_at: str) -> list[dict]:
     if "monitor" in rec:
         entry = rec["monitor"]
         row = step_row("Monitoring page data, first visit: every row scored once, then weekly PSI of the "
-                       "score and the top 5 features", entry, started_at)
+                       "score and the top 5 features (kept on disk; warm = any later visit, also after a "
+                       "restart)", entry, started_at)
         row["warm_seconds"] = round(entry["warm_seconds"], 2)
         rows.append(row)
     if "train_all" in rec:

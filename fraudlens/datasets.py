@@ -160,6 +160,7 @@ def delete(home: Path, name: str) -> None:
         raise DatasetError(f"There is no dataset named '{name}'.")
     (base / MANIFEST).unlink()
     shutil.rmtree(base, ignore_errors=True)
-    from fraudlens import feature_store  # imports this module
+    from fraudlens import feature_store, monitor  # import this module
 
     feature_store.remove(home, name)
+    monitor.remove(home, name)

@@ -11,15 +11,20 @@ Everything is per local calendar week (Monday first, in the dataset's time zone)
   (dataset label overridden by dispositions), so immature weeks are not read as good ones;
 - :func:`ingest_history` and :func:`ingest_nulls` — data quality per ingest.
 
-Scores of a whole dataset are computed once per dataset version and model version and kept
-under ``<home>/.monitor/scores/`` (:func:`dataset_scores`).
+Scores of a whole dataset, and the default weekly PSI table, are computed once per dataset version
+and model version and kept under ``<home>/.monitor/scores/`` (:func:`dataset_scores`) and
+``<home>/.monitor/psi/``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import os
 import re
+import shutil
+import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -44,6 +49,7 @@ BANDS = ("stable", "watch", "act")
 TOP_FEATURES = 5
 IMPORTANCE_SAMPLE = 2000
 QUANTILES = (0.5, 0.9, 0.99)
+PSI_FORMAT = 1  # part of a kept PSI table's key: raise it when the computation changes
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,13 @@ def dataset_scores(dataset: str, model_ref: str, cfg: Settings | None = None) ->
         if old != target and pattern.match(old.name):
             old.unlink(missing_ok=True)
     return target
+
+
+def remove(home: Path, dataset: str) -> None:
+    """Forget the scores and PSI tables kept for ``dataset`` (a dataset made again under the same
+    name starts again at version 1, so they must not outlive it)."""
+    for kind in ("scores", "psi"):
+        shutil.rmtree(Path(home) / MONITOR_DIR / kind / dataset, ignore_errors=True)
 
 
 def _week_expr(column: str) -> str:
@@ -304,6 +317,35 @@ def weekly_psi(dataset: str, model_ref: str, *, features: list[str] | None = Non
     """
     cfg = cfg or settings()
     name, version = operating.resolve(cfg.home, model_ref)
+    if features is None and reference is None:
+        return _kept_weekly_psi(dataset, name, version, top, bins, cfg)
+    return _weekly_psi(dataset, name, version, features, top, reference, bins, cfg)
+
+
+def _kept_weekly_psi(dataset: str, name: str, version: int, top: int, bins: int, cfg: Settings) -> pd.DataFrame:
+    """The default table (top features, training window) depends only on the dataset version and
+    the model version, so it is computed once and kept: the first visit after a restart reads it."""
+    info = datasets.read(cfg.home, dataset)
+    zone = _tz(cfg, dataset)
+    key = hashlib.sha256(f"{PSI_FORMAT}|{top}|{bins}|{zone}".encode()).hexdigest()[:8]
+    folder = Path(cfg.home) / MONITOR_DIR / "psi" / dataset
+    target = folder / f"{name}-v{version}-d{info.version}-{key}.parquet"
+    if target.is_file():
+        return pd.read_parquet(target)
+    out = _weekly_psi(dataset, name, version, None, top, None, bins, cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    out.to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    pattern = re.compile(rf"^{re.escape(name)}-v{version}-d\d+-[0-9a-f]+\.parquet$")
+    for old in folder.iterdir():
+        if old != target and pattern.match(old.name):
+            old.unlink(missing_ok=True)
+    return out
+
+
+def _weekly_psi(dataset: str, name: str, version: int, features: list[str] | None, top: int,
+                reference: tuple[date, date] | None, bins: int, cfg: Settings) -> pd.DataFrame:
     meta = registry.read_metadata(name, version, cfg.home)
     known = list(meta.get("features") or [])
     chosen = list(features) if features is not None else top_features(dataset, f"{name}@{version}", top, cfg)

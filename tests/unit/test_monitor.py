@@ -125,6 +125,40 @@ def test_weekly_psi_against_the_training_window(cfg):
         monitor.weekly_psi(DATASET, MODEL, features=["no_such_feature"], cfg=cfg)
 
 
+def test_default_weekly_psi_is_kept_per_dataset_and_model_version(cfg, tmp_path):
+    from fraudlens import datasets
+    from fraudlens.ingest import ingest
+    from fraudlens.store import get_store
+
+    first = monitor.weekly_psi(DATASET, MODEL, cfg=cfg)
+    top = monitor.top_features(DATASET, MODEL, cfg=cfg)
+    assert set(first["variable"]) == {"score", *top}
+    pd.testing.assert_frame_equal(first, monitor.weekly_psi(DATASET, MODEL, features=top, cfg=cfg))
+    folder = cfg.home / monitor.MONITOR_DIR / "psi" / DATASET
+    [kept] = folder.glob("*.parquet")
+    # The second call reads the kept table: a value changed in the file comes back.
+    marked = first.assign(psi=first["psi"] + 1000.0)
+    marked.to_parquet(kept, index=False)
+    pd.testing.assert_frame_equal(monitor.weekly_psi(DATASET, MODEL, cfg=cfg), marked)
+
+    # A new dataset version computes it again and drops the older table.
+    assert datasets.read(cfg.home, DATASET).version == 1
+    store = get_store(cfg)
+    rows = store.query("rows", f"SELECT * FROM {store.table(DATASET)} ORDER BY transaction_id LIMIT 200")
+    more = tmp_path / "more.csv"
+    rows.assign(transaction_id="N" + rows["transaction_id"],
+                transaction_datetime=rows["transaction_datetime"] + pd.Timedelta(days=1)).to_csv(more, index=False)
+    ingest(more, DATASET, mode="append", cfg=cfg)
+    again = monitor.weekly_psi(DATASET, MODEL, cfg=cfg)
+    assert (again["psi"] < 1000).all() and again.groupby("variable")["rows"].sum().eq(opsdata.ROWS + 200).all()
+    [newer] = folder.glob("*.parquet")
+    assert newer != kept and "-d2-" in newer.name
+
+    # Deleting the dataset forgets its kept scores and tables.
+    datasets.delete(cfg.home, DATASET)
+    assert not folder.exists() and not (cfg.home / monitor.MONITOR_DIR / "scores" / DATASET).exists()
+
+
 def test_weekly_psi_equals_psi_of_each_week_computed_in_numpy(cfg):
     """The per-week PSI binned and counted in DuckDB equals :func:`monitor.psi` of that week's values."""
     from fraudlens import feature_store, features, operating, registry
