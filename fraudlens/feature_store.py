@@ -28,9 +28,13 @@ import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from pathlib import Path
 
+import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from fraudlens import datasets, features
 from fraudlens.errors import QueryError
@@ -94,6 +98,46 @@ def feature_file(store: Store, dataset: str, spec: FeatureSpec) -> Path:
                 if attempt == 2 or datasets.read(store.home, dataset).version == info.version:
                     raise
     return path
+
+
+def read_row(path: Path, ts: datetime, transaction_id: str) -> pd.DataFrame | None:
+    """The row of ``transaction_id`` (at time ``ts``) from a feature file, or None if it is not there.
+
+    The file is in time order, so the row-group statistics of its times, read once per file,
+    point at the one or two row groups to read; a scan would visit every row group's footer.
+    """
+    try:
+        meta, spans = _time_spans(str(path), path.stat().st_mtime_ns)
+        reader = pq.ParquetFile(path, metadata=meta)
+        at = pd.Timestamp(ts)
+        for group, (low, high) in enumerate(spans):
+            if low is None or low <= at <= high:
+                table = reader.read_row_group(group)
+                found = table.filter(pc.equal(table["transaction_id"], transaction_id))
+                if found.num_rows:
+                    return found.to_pandas()
+    except FileNotFoundError:  # replaced by a newer version's file since
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _time_spans(path: str, mtime_ns: int) -> tuple[pq.FileMetaData, list[tuple]]:
+    meta = pq.read_metadata(path)
+    column = meta.schema.names.index("transaction_datetime")
+    spans = []
+    for group in range(meta.num_row_groups):
+        stats = meta.row_group(group).column(column).statistics
+        if stats is None or not stats.has_min_max:
+            spans.append((None, None))
+        else:
+            spans.append((_naive(stats.min), _naive(stats.max)))
+    return meta, spans
+
+
+def _naive(value) -> pd.Timestamp:
+    stamp = pd.Timestamp(value)
+    return stamp.tz_convert(None) if stamp.tzinfo else stamp
 
 
 def remove(home: Path, dataset: str) -> None:

@@ -340,19 +340,11 @@ def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, trans
 
 
 def _stored_row(store: Store, dataset: str, spec: FeatureSpec, transaction_id: str, ts) -> pd.DataFrame | None:
-    """The row from the feature file when one is built; the timestamp picks its row group."""
+    """The row from the feature file when one is built (None otherwise, or if it was replaced since)."""
     from fraudlens import feature_store
 
     path = feature_store.existing(store, dataset, spec)
-    if path is None:
-        return None
-    try:
-        frame = store.query("features_stored",
-                            "SELECT * FROM read_parquet($path) WHERE transaction_datetime = $ts "
-                            "AND transaction_id = $id", {"path": str(path), "ts": ts, "id": transaction_id})
-    except QueryError:  # removed since (a newer version's file replaced it): compute it instead
-        return None
-    return frame if len(frame) == 1 else None
+    return None if path is None else feature_store.read_row(path, ts, transaction_id)
 
 
 # Plain sentences for reason codes; {v} is the feature's value in its raw unit.

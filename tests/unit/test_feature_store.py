@@ -83,3 +83,24 @@ def test_a_dataset_deleted_and_made_again_never_reads_the_old_file(small, tmp_pa
     after = feature_store.feature_file(store, "small", spec)
     assert pq.ParquetFile(after).metadata.num_rows == 2_000
     assert after != before  # same version number, other parts: another key
+
+
+def test_one_row_is_found_by_its_time_across_row_groups(tmp_path):
+    # Three rows share 10:00:01 and straddle a row-group boundary (groups of 4 rows).
+    seconds = [0, 0, 1, 1, 1, 2, 3, 3, 5, 8]
+    frame = pd.DataFrame({
+        "transaction_id": [f"T{i:02d}" for i in range(10)],
+        "transaction_datetime": pd.to_datetime("2025-03-01 10:00:00") + pd.to_timedelta(seconds, unit="s"),
+        "amount": [float(i) * 1.5 for i in range(10)],
+    })
+    path = tmp_path / "d1-000000000000.parquet"
+    frame.to_parquet(path, index=False, row_group_size=4)
+    assert pq.ParquetFile(path).metadata.num_row_groups == 3
+    for i, row in frame.iterrows():
+        got = feature_store.read_row(path, row["transaction_datetime"].to_pydatetime(), row["transaction_id"])
+        pd.testing.assert_frame_equal(got, frame.iloc[[i]].reset_index(drop=True))
+    last = frame["transaction_datetime"].iloc[9].to_pydatetime()
+    assert feature_store.read_row(path, last, "T00") is None  # only the last group is read
+    assert feature_store.read_row(path, last, "T99") is None
+    path.unlink()
+    assert feature_store.read_row(path, last, "T09") is None  # a file replaced since
