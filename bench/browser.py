@@ -7,7 +7,8 @@ flight (``stApp[data-test-script-state=notRunning]``), the page heading is shown
 chart has drawn. Cold is a fresh browser context opening the page's URL (the page JavaScript and
 the server's caches start empty for that session); warm is the median of ``--repeat`` later visits
 through the sidebar menu. Concurrent sessions each open Explore and apply three filters; each
-answer is checked against the library's count for that session's filters.
+answer is checked against the library's count for that session's filters. Their CPU time is
+split between the server and the rest of the machine (the browsers run on the same cores).
 
     python bench/browser.py --rows 200000           # builds the demo in bench/work/browser-200000
     python bench/browser.py --home PATH             # a data folder already holding a dataset and model
@@ -87,6 +88,11 @@ class Server:
         except FileNotFoundError:
             pass
         return 0.0
+
+    def cpu_seconds(self) -> float:
+        """CPU time the server has used so far (all its threads, DuckDB's included)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
@@ -249,6 +255,12 @@ async def concurrent(url: str, plans: list) -> list[dict]:
             await browser.close()
 
 
+def machine_busy_seconds() -> float:
+    """CPU time all cores have spent busy since boot (``/proc/stat``)."""
+    ticks = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")  # less idle and iowait
+
+
 def p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(0.95 * (len(ordered) - 1))))]
@@ -306,11 +318,19 @@ def main() -> None:
             plans = session_plans(store, dataset, args.sessions)
         finally:
             store.close()
+        busy, served, started = machine_busy_seconds(), server.cpu_seconds(), time.perf_counter()
         sessions = asyncio.run(concurrent(server.url, plans))
+        # Where the cores went: the server's script runs, or the browsers on the same machine.
+        wall = time.perf_counter() - started
+        served, busy = server.cpu_seconds() - served, machine_busy_seconds() - busy
+        runs = sum(1 + len(s["interactions_s"]) for s in sessions)
         per_session = [p95(s["interactions_s"]) for s in sessions]
         wrong = [w for s in sessions for w in s["wrong"]]
         print(f"  {args.sessions} concurrent sessions: p95 per session {min(per_session):.2f}–"
               f"{max(per_session):.2f} s; wrong answers: {len(wrong)}")
+        print(f"  in {wall:.0f} s the cores were busy {busy:.0f} CPU-s: the server {served:.0f} "
+              f"({served / runs:.2f} CPU-s per page run, {runs} runs), the browsers and their driver "
+              f"{busy - served:.0f}")
         result = {
             "rows": rows, "date": date.today().isoformat(), "cores": os.cpu_count(),
             "machine": platform.platform(), "python": platform.python_version(),
@@ -318,7 +338,9 @@ def main() -> None:
             "slider_ms": {"median": round(statistics.median(slider) * 1000), "max": round(max(slider) * 1000),
                           "moves": len(slider)},
             "sessions": {"count": args.sessions, "p95_per_session_s": [round(v, 2) for v in per_session],
-                         "open_s": [round(s["open_s"], 2) for s in sessions], "wrong_answers": wrong},
+                         "open_s": [round(s["open_s"], 2) for s in sessions], "wrong_answers": wrong,
+                         "wall_s": round(wall, 1), "busy_cpu_s": round(busy, 1), "server_cpu_s": round(served, 1),
+                         "page_runs": runs},
             "server_rss_peak_mb": round(server.peak_mb), "server_rss_end_mb": round(server.rss_mb()),
             "server_rss_peak_before_sessions_mb": round(peak_before_sessions),
         }
@@ -346,6 +368,10 @@ def write(result: dict) -> None:
               f"max {result['slider_ms']['max']} ms ({result['slider_ms']['moves']} moves).",
               f"{s['count']} concurrent sessions on Explore, three filters each: p95 per session "
               f"{min(s['p95_per_session_s'])}–{max(s['p95_per_session_s'])} s; wrong answers: {len(s['wrong_answers'])}.",
+              f"Where the two cores went while they ran ({s['wall_s']} s): {s['busy_cpu_s']} CPU-s busy, of which the "
+              f"server {s['server_cpu_s']} ({s['server_cpu_s'] / s['page_runs']:.2f} CPU-s per page run, "
+              f"{s['page_runs']} runs) and the {s['count']} Chromium sessions with their driver the rest: the browsers "
+              "share the server's cores here, as they would not in use.",
               f"Server RSS: peak {result['server_rss_peak_mb']} MB ({result['server_rss_peak_before_sessions_mb']} MB "
               f"before the concurrent sessions), at the end {result['server_rss_end_mb']} MB."]
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")

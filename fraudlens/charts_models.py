@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from fraudlens.charts import relayout
 from fraudlens.explain import Explanation
 from fraudlens.metrics import Calibration, Curves
 from fraudlens.thresholds import BootstrapBands, OperatingPoint
@@ -31,15 +32,12 @@ CURRENCY = "PEN"
 
 
 def _style(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
-    fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
-        height=height, margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        font={"size": 13}, colorway=list(PALETTE), hovermode="closest",
-        legend={"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
-    )
-    fig.update_xaxes(title_text=x, automargin=True)
-    fig.update_yaxes(title_text=y, automargin=True)
-    return fig
+    return relayout(fig, {
+        "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
+        "height": height, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
+        "font": {"size": 13}, "colorway": list(PALETTE), "hovermode": "closest",
+        "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
+    }, x={"title": {"text": x}, "automargin": True}, y={"title": {"text": y}, "automargin": True})
 
 
 def _short(text: str, limit: int = LABEL_CHARS) -> str:

@@ -524,10 +524,13 @@ def ingest_nulls(dataset: str, cfg: Settings | None = None) -> pd.DataFrame:
     paths = datasets.part_paths(cfg.home, info)
     if not paths:
         return pd.DataFrame(columns=["ingest_id", "column", "rows", "nulls", "null_share"])
-    counts = ", ".join(f"count(*) FILTER (WHERE {quote_ident(c)} IS NULL) AS {quote_ident(c)}" for c in columns)
-    sql = (f"SELECT filename, count(*) AS _rows, {counts} FROM read_parquet($parts, filename = true, "
-           "union_by_name = true) GROUP BY filename")
-    found = get_store(cfg).query("ingest_nulls", sql, {"parts": [str(p) for p in paths]})
+    store, parts = get_store(cfg), [str(p) for p in paths]
+    found = _nulls_from_footers(store, parts, columns)
+    if found is None:
+        counts = ", ".join(f"count(*) FILTER (WHERE {quote_ident(c)} IS NULL) AS {quote_ident(c)}" for c in columns)
+        sql = (f"SELECT filename, count(*) AS _rows, {counts} FROM read_parquet($parts, filename = true, "
+               "union_by_name = true) GROUP BY filename")
+        found = store.query("ingest_nulls", sql, {"parts": parts})
     ids = [str(i.get("id")) for i in info.ingests]
     found["ingest_id"] = found["filename"].map(lambda f: next((i for i in ids if f"-{i}-" in Path(f).name), None))
     per_ingest = found.drop(columns="filename").groupby("ingest_id", sort=False).sum().reset_index()
@@ -537,6 +540,25 @@ def ingest_nulls(dataset: str, cfg: Settings | None = None) -> pd.DataFrame:
     order = {i: k for k, i in enumerate(ids)}
     long = long.sort_values(by=["ingest_id", "column"], key=lambda s: s.map(order) if s.name == "ingest_id" else s)
     return long[["ingest_id", "column", "rows", "nulls", "null_share"]].reset_index(drop=True)
+
+
+def _nulls_from_footers(store: Store, parts: list[str], columns: list[str]) -> pd.DataFrame | None:
+    """Rows and empty values per part file and column from the files' own statistics, without
+    reading the data (a second at 10M rows); None when a file lacks null counts."""
+    stats = store.query(
+        "ingest_null_stats",
+        "SELECT file_name AS filename, path_in_schema AS col, sum(row_group_num_rows) AS n_rows, "
+        "sum(stats_null_count) AS nulls, count(*) - count(stats_null_count) AS unknown "
+        "FROM parquet_metadata($parts) GROUP BY ALL", {"parts": parts})
+    if stats.empty or stats["unknown"].any():
+        return None
+    nulls = stats.pivot(index="filename", columns="col", values="nulls")
+    rows = stats.groupby("filename")["n_rows"].max()
+    out = pd.DataFrame({"filename": rows.index, "_rows": rows.to_numpy(dtype="int64")})
+    for column in columns:  # a column a file lacks is empty in every row of it
+        present = nulls[column].reindex(rows.index) if column in nulls else pd.Series(float("nan"), rows.index)
+        out[column] = present.fillna(rows).to_numpy(dtype="int64")
+    return out
 
 
 def recent_weeks(frame: pd.DataFrame, weeks: int, column: str = "week") -> pd.DataFrame:

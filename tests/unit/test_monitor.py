@@ -261,6 +261,23 @@ def test_ingest_history_and_nulls_per_ingest(cfg, tmp_path):
     assert first.loc["transaction_id", "nulls"] == 0 and first.loc["transaction_id", "rows"] == opsdata.ROWS
 
 
+def test_null_counts_come_from_the_footers_only_when_every_file_has_them(cfg):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from fraudlens.store import get_store
+
+    table = pa.table({"transaction_id": ["a", None, "c"], "channel": [None, None, "pos"]})
+    with_stats, without = cfg.home / "with.parquet", cfg.home / "without.parquet"
+    pq.write_table(table, with_stats)
+    pq.write_table(table, without, write_statistics=False)
+    store = get_store(cfg)
+    found = monitor._nulls_from_footers(store, [str(with_stats)], ["transaction_id", "channel", "merchant_id"])
+    assert found.drop(columns="filename").to_dict("records") == [
+        {"_rows": 3, "transaction_id": 1, "channel": 2, "merchant_id": 3}]
+    assert monitor._nulls_from_footers(store, [str(with_stats), str(without)], ["channel"]) is None
+
+
 def test_recent_weeks_keeps_the_tail():
     frame = pd.DataFrame({"week": pd.to_datetime(["2025-01-06", "2025-01-13", "2025-01-20", "2025-01-27"])})
     assert list(monitor.recent_weeks(frame, 2)["week"].dt.date) == [date(2025, 1, 20), date(2025, 1, 27)]
