@@ -278,6 +278,28 @@ def test_null_counts_come_from_the_footers_only_when_every_file_has_them(cfg):
     assert monitor._nulls_from_footers(store, [str(with_stats), str(without)], ["channel"]) is None
 
 
+@pytest.mark.parametrize("tz", ["America/Lima", "America/Santiago"])
+def test_local_week_with_and_without_a_fixed_offset(tz):
+    import duckdb
+
+    from fraudlens import analytics
+
+    # Around Monday midnight in Lima (05:00 UTC) and Santiago's end of summer time (2025-04-06).
+    utc = pd.to_datetime(["2025-03-31 04:59:59", "2025-03-31 05:00:00", "2025-04-07 02:30:00",
+                          "2025-04-07 03:30:00", "2025-04-07 04:30:00", "2025-04-14 03:59:59"])
+    expected = [(t.tz_localize("UTC").tz_convert(tz).tz_localize(None).normalize()
+                 - pd.Timedelta(days=t.tz_localize("UTC").tz_convert(tz).weekday())).date() for t in utc]
+    offset = analytics.fixed_offset(tz, utc.min().to_pydatetime(), utc.max().to_pydatetime())
+    assert (offset is None) == (tz == "America/Santiago")
+    con = duckdb.connect()
+    con.execute("CREATE TABLE t AS SELECT * FROM (SELECT unnest($ts::TIMESTAMP[]) AS ts)", {"ts": list(utc)})
+    for zone in {analytics.LocalZone(tz, offset), analytics.LocalZone(tz, None)}:
+        params = {}
+        week = monitor._week_sql("ts", zone, params)
+        got = [r[0] for r in con.execute(f"SELECT {week} FROM t", params).fetchall()]
+        assert got == expected, zone
+
+
 def test_recent_weeks_keeps_the_tail():
     frame = pd.DataFrame({"week": pd.to_datetime(["2025-01-06", "2025-01-13", "2025-01-20", "2025-01-27"])})
     assert list(monitor.recent_weeks(frame, 2)["week"].dt.date) == [date(2025, 1, 20), date(2025, 1, 27)]
