@@ -71,6 +71,9 @@ def _list(values: Any) -> list:
     return out
 
 
+AXIS_LINE = {"automargin": True, "showline": True, "linecolor": "#9CA3AF"}
+
+
 def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = HEIGHT,
            subtitle: str | None = None, legend: bool = False) -> go.Figure:
     text = f"{title}<br><sup>{subtitle}</sup>" if subtitle else title
@@ -85,10 +88,8 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: in
         "hoverlabel": {"font": {"family": FONT, "size": 13}},
         "paper_bgcolor": "white", "plot_bgcolor": "white",
     }
-    return relayout(fig, style, x={"title": {"text": x_title}, **AXIS_LINE}, y={"title": {"text": y_title}, **AXIS_LINE})
-
-
-AXIS_LINE = {"automargin": True, "showline": True, "linecolor": "#9CA3AF"}
+    return relayout(fig, style, x={"title": {"text": x_title}, **AXIS_LINE},
+                    y={"title": {"text": y_title}, **AXIS_LINE})
 
 
 def relayout(fig: go.Figure, layout: Mapping[str, Any], *, x: Mapping[str, Any] | None = None,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from fraudlens import datasets
-from fraudlens.errors import FraudLensError, QueryError
+from fraudlens.errors import FraudLensError
 from fraudlens.schema import normalise_header, quote_ident
 from fraudlens.store import Store
 
