@@ -263,16 +263,6 @@ def test_analytics_table_is_in_memory_with_enum_text(channels):
     assert ordered == sorted(ordered)
 
 
-def test_while_a_build_runs_other_sessions_read_the_view(channels):
-    store = get_store(channels)
-    view = store.table("d")
-    with store._build_lock:  # a build of some analytics table under way
-        assert store.analytics_table("d") == view
-        during = hot_count(store)
-    table = store.analytics_table("d")
-    assert table.startswith("hot.") and hot_count(store) == during == N
-
-
 def test_high_variety_text_stays_varchar(channels, monkeypatch):
     monkeypatch.setattr("fraudlens.store.ENUM_MAX_VALUES", 16)
     monkeypatch.setattr("fraudlens.store.ID_ENUM_MAX_VALUES", 16)
