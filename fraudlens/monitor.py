@@ -166,11 +166,15 @@ def dataset_scores(dataset: str, model_ref: str, cfg: Settings | None = None) ->
         return target
     folder.mkdir(parents=True, exist_ok=True)
     score_dataset(dataset, f"{name}@{version}", target, with_time=True, cfg=cfg)
-    pattern = re.compile(rf"^{re.escape(name)}-v{version}-d\d+(-timed)?\.parquet$")
-    for old in folder.iterdir():
-        if old != target and pattern.match(old.name):
-            old.unlink(missing_ok=True)
+    _remove_others(target, rf"^{re.escape(name)}-v{version}-d\d+(-timed)?\.parquet$")
     return target
+
+
+def _remove_others(target: Path, pattern: str) -> None:
+    """Files beside ``target`` whose names match ``pattern``: older versions of the same table."""
+    for old in target.parent.iterdir():
+        if old != target and re.match(pattern, old.name):
+            old.unlink(missing_ok=True)
 
 
 def remove(home: Path, dataset: str) -> None:
@@ -341,10 +345,7 @@ def _kept_weekly_psi(dataset: str, name: str, version: int, top: int, bins: int,
     tmp = folder / f".{target.name}.{uuid.uuid4().hex}.tmp"
     out.to_parquet(tmp, index=False)
     os.replace(tmp, target)
-    pattern = re.compile(rf"^{re.escape(name)}-v{version}-d\d+-[0-9a-f]+\.parquet$")
-    for old in folder.iterdir():
-        if old != target and pattern.match(old.name):
-            old.unlink(missing_ok=True)
+    _remove_others(target, rf"^{re.escape(name)}-v{version}-d\d+-[0-9a-f]+\.parquet$")
     return out
 
 
