@@ -378,7 +378,19 @@ def _number_expr(col: str, decimal_comma: bool) -> str:
     return f"coalesce(TRY_CAST(CAST({col} AS VARCHAR) AS DOUBLE), {slow})"
 
 
-def _is_blank(col: str) -> str:
+INTEGERS = ("BIGINT", "INTEGER", "HUGEINT", "SMALLINT", "TINYINT", "UBIGINT", "UINTEGER",
+            "USMALLINT", "UTINYINT")
+NUMBERS = INTEGERS + ("DOUBLE", "FLOAT", "REAL")
+
+
+def _is_number(src_type: str) -> bool:
+    return src_type in NUMBERS or src_type.startswith("DECIMAL")
+
+
+def _is_blank(col: str, src_type: str = "VARCHAR") -> str:
+    # Only text can be blank; formatting a number or a time to test it costs a cast per row.
+    if _is_number(src_type) or src_type.startswith(("TIMESTAMP", "DATE", "BOOLEAN")):
+        return f"({col} IS NULL)"
     return f"({col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '')"
 
 
@@ -421,7 +433,7 @@ def _plan(con, info: SourceInfo, source_sql: str, params: dict, key: str | None,
 def _convert(con, canonical, col, ref, source, src_type, source_sql, params, plan, key):
     """(value expression, [(problem condition, reason)]) for one mapped column."""
     required = canonical in REQUIRED
-    blank = _is_blank(col)
+    blank = _is_blank(col, src_type)
     checks: list[tuple[str, str]] = []
     if required:
         checks.append((blank, f"missing required value ({source})"))
@@ -437,7 +449,7 @@ def _convert(con, canonical, col, ref, source, src_type, source_sql, params, pla
         checks.append((f"NOT {blank} AND {ref} IS NULL", f"bad date ({source})"))
         return value, checks
     if TYPES[canonical] == "DOUBLE":
-        if src_type in ("DOUBLE", "FLOAT", "REAL", "BIGINT", "INTEGER", "HUGEINT", "SMALLINT") or src_type.startswith("DECIMAL"):
+        if _is_number(src_type):
             value = f"CAST({col} AS DOUBLE)"
         else:
             comma = _decimal_comma(_sample(con, source_sql, params, source))
@@ -449,11 +461,16 @@ def _convert(con, canonical, col, ref, source, src_type, source_sql, params, pla
         if canonical == "transaction_amount":
             checks.append((f"{ref} < 0", f"bad amount ({source}): negative"))
         return value, checks
+    if TYPES[canonical] == "INTEGER" and _is_number(src_type):
+        value = f"CAST({col} AS INTEGER)" if src_type in INTEGERS else f"CAST(round({col}) AS INTEGER)"
+        return value, checks
     if TYPES[canonical] == "INTEGER":
         value = f"CAST(round(TRY_CAST(trim(CAST({col} AS VARCHAR)) AS DOUBLE)) AS INTEGER)"
         checks.append((f"NOT {blank} AND TRY_CAST(trim(CAST({col} AS VARCHAR)) AS DOUBLE) IS NULL",
                        f"bad integer ({source})"))
         return value, checks
+    if canonical == LABEL and src_type == "BOOLEAN":
+        return col, checks
     if canonical == LABEL:
         text = f"lower(trim(CAST({col} AS VARCHAR)))"
         known = ", ".join(_sql_literal(v) for v in LABEL_TRUE + LABEL_FALSE + LABEL_UNKNOWN)
@@ -683,6 +700,30 @@ def _mark_duplicates(con, infos, previous, home: Path) -> None:
         f"SELECT {n} AS _f, rowid + 1 AS _row, _line, transaction_id FROM s{n} WHERE _reason IS NULL"
         for n in range(n_files)
     )
+    # Most files have none; a distinct count is about half the cost of the window below.
+    if _has_repeats(con, union):
+        _mark_repeats(con, infos, union)
+    if previous is None:
+        return
+    files = [str(p) for p in datasets.part_paths(home, previous)]
+    for n in range(n_files):
+        con.execute(
+            f"UPDATE s{n} SET _reason = 'duplicate transaction_id (already in the dataset)', "
+            f"_column = 'transaction_id', _value = transaction_id "
+            f"WHERE _reason IS NULL AND transaction_id IN "
+            "(SELECT transaction_id FROM read_parquet($files))",
+            {"files": files},
+        )
+
+
+def _has_repeats(con, union: str) -> bool:
+    return con.execute(
+        f"SELECT count(transaction_id) > count(DISTINCT transaction_id) FROM ({union})"
+    ).fetchone()[0]
+
+
+def _mark_repeats(con, infos, union: str) -> None:
+    """Reject every occurrence of an id after its first, naming where the first one was."""
     names = "[" + ", ".join(_sql_literal(i.path.name) for i in infos) + "]"
     # The first occurrence's line, computed for the duplicates only.
     first_line = "CASE first_f " + " ".join(
@@ -696,24 +737,13 @@ def _mark_duplicates(con, infos, previous, home: Path) -> None:
         f"row_number() OVER w AS k FROM ({union}) "
         "WINDOW w AS (PARTITION BY transaction_id ORDER BY _f, _row)) WHERE k > 1"
     )
-    for n in range(n_files):
+    for n in range(len(infos)):
         # Same numbering as the rejects report: the line a spreadsheet shows, in the named file.
         con.execute(
             f"UPDATE s{n} SET _reason = 'duplicate transaction_id (first seen at line ' || "
             f"(dup.first_line) || ' of ' || ({names})[dup.first_f + 1] || ')', "
             f"_column = 'transaction_id', _value = s{n}.transaction_id "
             f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}.rowid + 1"
-        )
-    if previous is None:
-        return
-    files = [str(p) for p in datasets.part_paths(home, previous)]
-    for n in range(n_files):
-        con.execute(
-            f"UPDATE s{n} SET _reason = 'duplicate transaction_id (already in the dataset)', "
-            f"_column = 'transaction_id', _value = transaction_id "
-            f"WHERE _reason IS NULL AND transaction_id IN "
-            "(SELECT transaction_id FROM read_parquet($files))",
-            {"files": files},
         )
 
 

@@ -30,10 +30,13 @@ def compute(cfg: Settings, dataset: str) -> dict:
     parts = []
     for name, sql_type, *_ in described:
         col = quote_ident(name)
+        # Ids are unique (ingest refuses duplicates): no top values, no distinct estimate to pay for.
+        unique = name == "transaction_id"
         top = (f"approx_top_k(CAST({col} AS VARCHAR), {TOP_VALUES})"
-               if sql_type.upper() in _TEXT_TYPES else "CAST(NULL AS VARCHAR[])")
+               if sql_type.upper() in _TEXT_TYPES and not unique else "CAST(NULL AS VARCHAR[])")
+        distinct = "CAST(NULL AS BIGINT)" if unique else f"approx_count_distinct({col})"
         parts.append(
-            f"count(*) FILTER (WHERE {col} IS NULL), approx_count_distinct({col}), "
+            f"count(*) FILTER (WHERE {col} IS NULL), {distinct}, "
             f"CAST(min({col}) AS VARCHAR), CAST(max({col}) AS VARCHAR), {top}"
         )
     row = store.query_rows("profile", f"SELECT {', '.join(parts)} FROM {view}")[0]
@@ -48,7 +51,7 @@ def compute(cfg: Settings, dataset: str) -> dict:
             "nulls": int(nulls),
             "null_share": (nulls / info.rows) if info.rows else 0.0,
             # An estimate (HyperLogLog, about 2% off), never more than the non-null values; ids are
-            # exact, since ingest refuses duplicates.
+            # exact.
             "distinct": (info.rows - int(nulls) if name == "transaction_id"
                          else min(int(distinct), info.rows - int(nulls))),
             "min": low,

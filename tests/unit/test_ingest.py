@@ -159,6 +159,31 @@ def test_parquet_with_native_types(home, tmp_path):
     assert "negative" in rej[0]["reason"]
 
 
+def test_parquet_typed_nulls_are_missing_values_and_numbers_convert(home, tmp_path):
+    path = tmp_path / "t.parquet"
+    pq.write_table(pa.table({
+        "transaction_id": ["t1", "t2", "t3", "t4"],
+        "transaction_datetime": pa.array(
+            [datetime(2025, 1, 3, 10), None, datetime(2025, 1, 3, 12), datetime(2025, 1, 3, 13)],
+            pa.timestamp("us")),
+        "account_id": ["a1", "a2", "a3", "a4"],
+        "transaction_amount": pa.array([1, 2, None, 4], pa.int64()),
+        "account_age_days": [10.4, 20.6, 30.0, None],
+        "fraudulent_activity": pa.array([1, 0, 1, 7], pa.int8()),
+    }), path)
+    result = ingest.ingest(path, "d", cfg=home)
+    assert (result.loaded, result.rejected) == (1, 3)
+    row = fetch(home, "d")[0]
+    assert (row["transaction_amount"], row["account_age_days"], row["fraudulent_activity"]) == (1.0, 10, True)
+    reasons = {r["line"]: (r["column"], r["reason"]) for r in rejects(home, "d")}
+    assert reasons == {
+        2: ("transaction_datetime", "missing required value (transaction_datetime)"),
+        3: ("transaction_amount", "missing required value (transaction_amount)"),
+        4: ("fraudulent_activity",
+            "bad label (fraudulent_activity): not one of 1/0, true/false, yes/no, fraud/legit"),
+    }
+
+
 def test_parquet_with_zoned_timestamps_is_stored_in_utc(home, tmp_path):
     path = tmp_path / "z.parquet"
     pq.write_table(pa.table({
