@@ -164,14 +164,16 @@ def _detect_delimiter(text: str) -> str:
 def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
     """SQL reading ``info.path`` with every column as it should be parsed.
 
-    Row numbers come from the staged table's ``rowid`` (insertion order is file order), which
-    avoids a window that would serialise the scan. JSON Lines keep ``_line`` because blank
-    lines are skipped.
+    Every row carries ``_row``, its number in the file. The staged table's order cannot stand in
+    for it: built from the CSV reader with computed columns, a few blocks of rows land out of
+    order (seen at 2M rows, even on one thread), which put wrong line numbers on rejects.
+    JSON Lines number their physical ``_line`` because blank lines are skipped.
     """
     params = {"path": str(info.path)}
     if info.format == "parquet":
         return (
-            "SELECT * FROM read_parquet($path)",
+            "SELECT * EXCLUDE (file_row_number), file_row_number + 1 AS _row "
+            "FROM read_parquet($path, file_row_number = true)",
             params,
         )
     if info.format == "jsonl":
@@ -181,7 +183,7 @@ def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
             for h in info.headers
         )
         return (
-            f"SELECT {keys}, _json, _line FROM ("
+            f"SELECT {keys}, _json, _line, _line AS _row FROM ("
             "SELECT _json, row_number() OVER () AS _line FROM read_csv($path, "
             "columns = {'_json': 'VARCHAR'}, header = false, delim = chr(1), quote = '', "
             "escape = '', auto_detect = false, compression = $compression))",
@@ -190,14 +192,19 @@ def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
     params.update(
         {"delim": info.delimiter, "encoding": info.encoding, "compression": info.compression or "none"}
     )
+    # A streaming window keeps file order; it costs the stage its second thread (~0.4 s a 1M rows).
     return (
-        "SELECT * FROM read_csv($path, all_varchar = true, "
+        "SELECT *, row_number() OVER () AS _row FROM read_csv($path, all_varchar = true, "
         "header = true, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, "
         "compression = $compression, store_rejects = true, "
         f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_table}_scan', "
         "max_line_size = 10000000)",
         params,
     )
+
+
+# Columns the source SQL adds to a file's own.
+INTERNAL = ("_line", "_json", "_row")
 
 
 def _sql_literal(text: str) -> str:
@@ -241,13 +248,13 @@ def inspect(path: str | Path, *, cfg: Settings | None = None, mapping: dict | No
             raise IngestError(f"{path.name}: the file cannot be read as {fmt.upper()} ({_first_line(exc)}).") from exc
     finally:
         con.close()
-    types = {row[0]: row[1] for row in described if row[0] not in ("_line", "_json")}
+    types = {row[0]: row[1] for row in described if row[0] not in INTERNAL}
     headers = list(types)
     if not headers:
         raise IngestError(f"{path.name}: the file has no columns.")
     if preview.empty:
         raise IngestError(f"{path.name}: the file has a header but no rows.")
-    preview = preview.drop(columns=[c for c in ("_line", "_json") if c in preview.columns])
+    preview = preview.drop(columns=[c for c in INTERNAL if c in preview.columns])
     if not mapping:
         chosen = detect_mapping(headers)
     elif complete_mapping:  # a mapping file naming a few columns: detect the rest by name
@@ -412,7 +419,7 @@ def _plan(con, info: SourceInfo, source_sql: str, params: dict, key: str | None,
         source = mapping.get(canonical)
         if source is None and canonical == "transaction_id":
             stem = _sql_literal(info.path.name.split(".")[0] + "-")
-            plan.select.append(f"{stem} || CAST(row_number() OVER () AS VARCHAR) AS {target}")
+            plan.select.append(f"{stem} || CAST(src._row AS VARCHAR) AS {target}")
             plan.notes.append("no transaction id column: ids generated as <file>-<row>")
             continue
         if source is None:
@@ -667,7 +674,7 @@ def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> list[str]
     inner = ", ".join(["src.*", *plan.inner])
     outputs = ", ".join(plan.select + extras)
     sql = (
-        f"CREATE OR REPLACE TEMP TABLE s{n} AS SELECT {outputs}, {line} AS _line, "
+        f"CREATE OR REPLACE TEMP TABLE s{n} AS SELECT {outputs}, src._row AS _row, {line} AS _line, "
         f"{reasons}[src._k] AS _reason, {columns}[src._k] AS _column, {values} AS _value "
         f"FROM (SELECT src.*, {first} AS _k FROM (SELECT {inner} FROM ({source_sql}) AS src) AS src) AS src"
     )
@@ -697,7 +704,7 @@ def _mark_duplicates(con, infos, previous, home: Path) -> None:
     """Reject a transaction_id seen earlier in this ingest or already in the dataset."""
     n_files = len(infos)
     union = " UNION ALL ".join(
-        f"SELECT {n} AS _f, rowid + 1 AS _row, _line, transaction_id FROM s{n} WHERE _reason IS NULL"
+        f"SELECT {n} AS _f, _row, _line, transaction_id FROM s{n} WHERE _reason IS NULL"
         for n in range(n_files)
     )
     # Most files have none; a distinct count is about half the cost of the window below.
@@ -743,7 +750,7 @@ def _mark_repeats(con, infos, union: str) -> None:
             f"UPDATE s{n} SET _reason = 'duplicate transaction_id (first seen at line ' || "
             f"(dup.first_line) || ' of ' || ({names})[dup.first_f + 1] || ')', "
             f"_column = 'transaction_id', _value = s{n}.transaction_id "
-            f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}.rowid + 1"
+            f"FROM dup WHERE dup._f = {n} AND dup._row = s{n}._row"
         )
 
 
@@ -781,7 +788,7 @@ def _count(con, infos) -> dict:
     return {"loaded": loaded, "rejected": rejected, "rows_read": loaded + rejected, "by_reason": by_reason}
 
 
-def _line_expr(con, n: int, info: SourceInfo, row: str = "s.rowid + 1", line: str = "s._line") -> str:
+def _line_expr(con, n: int, info: SourceInfo, row: str = "s._row", line: str = "s._line") -> str:
     """SQL for the line of data row ``row`` (1-based) of file ``n``: header = line 1, one line
     per record; JSON Lines carry their physical ``line``."""
     table = _parse_rejects(con, n, info)
@@ -819,6 +826,7 @@ def _rejects_sql(con, infos, with_record: bool) -> str:
 
 
 def _is_time_sorted(con, n: int) -> bool:
+    """Whether the staged rows, in the order they are stored (and would be written), are in time order."""
     unsorted = con.execute(
         f"SELECT count(*) FROM (SELECT transaction_datetime < lag(transaction_datetime) "
         f"OVER (ORDER BY rowid) AS back FROM s{n} WHERE _reason IS NULL) WHERE back"
@@ -832,9 +840,9 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejec
         name = f"part-{ingest_id}-{n}.parquet"
         target = staging / name
         # Time-sorted parts let date filters skip row groups; most exports already are sorted.
-        order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime"
+        order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime, _row"
         con.execute(
-            f"COPY (SELECT * EXCLUDE (_line, _reason, _column, _value) FROM s{n} "
+            f"COPY (SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} "
             f"WHERE _reason IS NULL{order}) "
             f"TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)"
         )

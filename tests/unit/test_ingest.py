@@ -836,6 +836,33 @@ def big_csv(tmp_path_factory):
 
 
 @pytest.mark.slow
+def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
+    """Large enough for DuckDB's CSV reader to store some blocks of rows out of file order."""
+    import duckdb
+
+    path, rows = tmp_path / "large.csv", 1_500_000
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT CASE WHEN i = $n - 1 THEN 'big1' ELSE 'big' || i END AS transaction_id, "
+        "strftime(TIMESTAMP '2025-02-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') AS transaction_datetime, "
+        "'acc' || (i % 5000) AS account_id, CASE WHEN i = 1234567 THEN -1 ELSE i % 1000 END AS transaction_amount, "
+        "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity "
+        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
+    con.close()
+    result = ingest.ingest(path, "d", cfg=home)
+    assert (result.loaded, result.rejected) == (rows - 2, 2)
+    found = {r["line"]: r["reason"] for r in rejects(home, "d")}
+    assert found == {
+        1234567 + 2: "bad amount (transaction_amount): negative",
+        rows + 1: "duplicate transaction_id (first seen at line 3 of large.csv)",
+    }
+    store = get_store(home)
+    order = store.query_rows("order", "SELECT count(*) FILTER (WHERE back) FROM (SELECT transaction_datetime < "
+                             f"lag(transaction_datetime) OVER () AS back FROM {store.table('d')})")
+    assert order == [(0,)]  # the part is in time order
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("flag,delay", [
     ("--append", 0.0),          # as soon as the staging folder appears (reading the source)
     ("--replace", 0.5),         # half a second later
