@@ -13,8 +13,9 @@ DEMO_DATASET = "demo"
 DEMO_ROWS = 200_000
 DEMO_SEED = 42
 DEFAULT_TIMEZONE = "America/Lima"
-# Datasets up to this many rows get an in-memory analytics table (at 10M rows: ~170 MB, and
-# ~0.6 GB more while it is built); larger ones are aggregated straight from Parquet.
+# Datasets up to this many rows get an analytics table, a compressed DuckDB file kept per dataset
+# version (~0.6 GB more memory while it is built at 10M rows); larger ones are aggregated straight
+# from Parquet.
 DEFAULT_HOT_ROWS = 20_000_000
 
 

@@ -160,7 +160,8 @@ def delete(home: Path, name: str) -> None:
         raise DatasetError(f"There is no dataset named '{name}'.")
     (base / MANIFEST).unlink()
     shutil.rmtree(base, ignore_errors=True)
-    from fraudlens import feature_store, monitor  # import this module
+    from fraudlens import feature_store, monitor, store  # import this module
 
     feature_store.remove(home, name)
     monitor.remove(home, name)
+    store.remove_hot(home, name)

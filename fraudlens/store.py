@@ -4,18 +4,25 @@ One in-memory connection per process and data directory, with a view per dataset
 Parquet parts its manifest lists. Every query takes its own ``cursor()`` because a DuckDB
 connection shared between threads mixes results up or fails with "connection is busy".
 
-Aggregates run on an analytics table: an in-memory, compressed copy of the columns they read,
-built on first use for the dataset's current version and dropped when its manifest moves on.
-Reading it is several times faster than reading Parquet; low-variety text is stored as ENUM.
+Aggregates run on an analytics table: a compressed DuckDB copy of the columns they read, built
+on first use for the dataset's current version, kept in a file under ``<home>/.hot/`` and
+attached read-only, so a restarted app (or a second process) opens it instead of building it
+again. Reading it is several times faster than reading Parquet; low-variety text is ENUM.
 Callers may add derived columns (name -> SQL over the view's columns) computed once at build,
 so aggregates read a value instead of computing it for every row of every query.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import re
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,7 +60,9 @@ ENUM_MAX_VALUES = 65_535
 # then groups integers, not strings (top accounts at 10M rows: ~4x faster).
 ID_ENUM_COLUMNS = ("account_id", "merchant_id")
 ID_ENUM_MAX_VALUES = 4_000_000
-HOT_CATALOG = "hot"
+HOT_DIR = ".hot"
+# Bump when the analytics table's layout changes: files of another format are built again.
+HOT_FORMAT = 1
 # The table is built (and compressed) this many rows at a time: a table is held uncompressed
 # until its checkpoint, and built whole at 10M rows that doubled the process's resident memory.
 HOT_CHUNK_ROWS = 2_000_000
@@ -103,10 +112,29 @@ def view_name(dataset: str) -> str:
     return quote_ident(f"tx_{check_dataset_name(dataset)}")
 
 
+def hot_catalog(dataset: str, version: int) -> str:
+    """The attached database holding the analytics table of one version of ``dataset``."""
+    return quote_ident(f"hot_{check_dataset_name(dataset)}_v{int(version)}")
+
+
 def hot_name(dataset: str, version: int, column: str | None = None) -> str:
     """The analytics table of one version of ``dataset`` (or the ENUM type of its ``column``)."""
     name = f"a_{check_dataset_name(dataset)}_v{int(version)}" + (f"_{column}" if column else "")
-    return f"{HOT_CATALOG}.main.{quote_ident(name)}"
+    return f"{hot_catalog(dataset, version)}.main.{quote_ident(name)}"
+
+
+def hot_path(home: Path, info: datasets.DatasetInfo, derived: Mapping[str, str]) -> Path:
+    """The file of ``info``'s analytics table with ``derived`` columns. The key covers the parts,
+    since a dataset deleted and made again restarts its versions."""
+    key = json.dumps([HOT_FORMAT, list(info.files), sorted(derived.items()), ANALYTICS_COLUMNS,
+                      ENUM_MAX_VALUES, ID_ENUM_MAX_VALUES])
+    digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return Path(home) / HOT_DIR / check_dataset_name(info.name) / f"v{int(info.version)}-{digest}.duckdb"
+
+
+def remove_hot(home: Path, dataset: str) -> None:
+    """Delete the analytics table files of ``dataset`` (processes that attached one keep it open)."""
+    shutil.rmtree(Path(home) / HOT_DIR / check_dataset_name(dataset), ignore_errors=True)
 
 
 @dataclass(frozen=True)
@@ -126,8 +154,6 @@ class Store:
         self.cfg = cfg or settings()
         self.home = Path(self.cfg.home)
         self._con = connect(self.cfg)
-        # In-memory, but compressed at checkpoint (a plain in-memory table is never compressed).
-        self._con.execute(f"ATTACH ':memory:' AS {HOT_CATALOG} (COMPRESS)")
         self._versions: dict[str, int] = {}
         self._parts: dict[str, tuple[str, ...]] = {}  # a dataset deleted and made again restarts its versions
         self._hot: dict[str, _Hot] = {}
@@ -234,12 +260,15 @@ class Store:
                         dataset, info.rows, self.cfg.hot_rows)
             return self._keep(dataset, _Hot(info.version, False))
         started = time.perf_counter()
+        path = hot_path(self.home, info, derived)
         cur = self.cursor()
         try:
-            files = [str(f) for f in datasets.part_paths(self.home, info)]
-            enums = self._create_hot(cur, dataset, info.version, view, sort=not _in_time_order(cur, files),
-                                     derived=derived, rows=info.rows)
-        except (duckdb.OutOfMemoryException, duckdb.IOException) as exc:
+            enums = _attach_kept(cur, dataset, info.version, path)
+            if enums is None:
+                files = [str(f) for f in datasets.part_paths(self.home, info)]
+                enums = self._create_hot(cur, dataset, info.version, view, path,
+                                         sort=not _in_time_order(cur, files), derived=derived, rows=info.rows)
+        except (duckdb.OutOfMemoryException, duckdb.IOException, OSError) as exc:
             self._drop_objects(cur, dataset, info.version)
             if datasets.read(self.home, dataset).version != info.version:
                 return _Hot(info.version, False)  # a replace removed the parts being read
@@ -252,12 +281,32 @@ class Store:
             raise QueryError(f"analytics table {dataset}", None, exc) from exc
         finally:
             cur.close()
-        logger.info("analytics table for %s: %d rows in %.1f s", dataset, info.rows,
+        logger.info("analytics table for %s: %d rows ready in %.1f s", dataset, info.rows,
                     time.perf_counter() - started)
         return self._keep(dataset, _Hot(info.version, True, tuple(sorted(derived.items())), tuple(enums)))
 
-    def _create_hot(self, cur, dataset: str, version: int, view: str, sort: bool,
+    def _create_hot(self, cur, dataset: str, version: int, view: str, path: Path, sort: bool,
                     derived: dict[str, str], rows: int) -> list[str]:
+        """Build the table in a file of its own, then attach it read-only under ``path``."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # A name of its own: another process may be building the same table right now.
+        building = path.with_name(f"{path.stem}.{uuid.uuid4().hex[:8]}.tmp")
+        catalog = hot_catalog(dataset, version)
+        cur.execute(f"ATTACH {_literal(building)} AS {catalog}")
+        try:
+            enums = self._fill_hot(cur, dataset, version, view, sort, derived, rows)
+            cur.execute(f"DETACH {catalog}")
+            os.replace(building, path)
+        finally:
+            cur.execute(f"DETACH DATABASE IF EXISTS {catalog}")
+            for leftover in (building, building.with_name(building.name + ".wal")):
+                leftover.unlink(missing_ok=True)
+        cur.execute(f"ATTACH {_literal(path)} AS {catalog} (READ_ONLY)")
+        _remove_older(path, version)
+        return enums
+
+    def _fill_hot(self, cur, dataset: str, version: int, view: str, sort: bool,
+                  derived: dict[str, str], rows: int) -> list[str]:
         types = {row[0]: row[1] for row in cur.execute(f"DESCRIBE {view}").fetchall()}
         columns = [c for c in ANALYTICS_COLUMNS if c in types]
         enums = _low_variety(cur, view, [c for c in columns if types[c] == "VARCHAR" and c != "transaction_id"])
@@ -279,10 +328,10 @@ class Store:
         cur.execute(f"CREATE TABLE {table} AS SELECT {select} FROM {view} LIMIT 0")
         for where, params in _time_chunks(cur, view, rows):
             cur.execute(f"INSERT INTO {table} SELECT {select} FROM {view}{where}{order}", params)
-            _compress(cur)
+            cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         cur.execute(f"CREATE TABLE {hot_name(dataset, version, FRAUD_ROWS)} AS "
                     f"SELECT * FROM {table} WHERE {quote_ident('fraudulent_activity')}")
-        _compress(cur)
+        cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         return enums
 
     def _keep(self, dataset: str, hot: _Hot) -> _Hot:
@@ -314,10 +363,7 @@ class Store:
 
     @staticmethod
     def _drop_objects(cur, dataset: str, version: int) -> None:
-        cur.execute(f"DROP TABLE IF EXISTS {hot_name(dataset, version, FRAUD_ROWS)}")
-        cur.execute(f"DROP TABLE IF EXISTS {hot_name(dataset, version)}")
-        for column in ANALYTICS_COLUMNS:  # the table went first: nothing uses the types now
-            cur.execute(f"DROP TYPE IF EXISTS {hot_name(dataset, version, column)}")
+        cur.execute(f"DETACH DATABASE IF EXISTS {hot_catalog(dataset, version)}")
 
     def _refresh_views(self) -> None:
         for dataset in list(self._versions):
@@ -413,15 +459,37 @@ def parts_view_sql(home: Path, info: datasets.DatasetInfo) -> str:
     return f"SELECT * FROM read_parquet([{listing}], union_by_name = true)"
 
 
-def _compress(cur) -> None:
-    """Checkpoint the analytics catalog: that compresses what was written since the last one."""
-    for _attempt in range(5):
-        try:
-            cur.execute(f"CHECKPOINT {HOT_CATALOG}")
-            return
-        except duckdb.TransactionException:
-            time.sleep(0.05)  # another table is being dropped; that takes milliseconds
-    logger.warning("the analytics tables stay uncompressed until the next one is built")
+def _literal(path: Path) -> str:
+    # ATTACH takes no bound parameter; the path is one we made under the data directory.
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _attach_kept(cur, dataset: str, version: int, path: Path) -> list[str] | None:
+    """Attach the table kept in ``path``: its ENUM columns, or None when there is none to use."""
+    if not path.is_file():
+        return None
+    catalog = hot_catalog(dataset, version)
+    try:
+        cur.execute(f"ATTACH {_literal(path)} AS {catalog} (READ_ONLY)")
+        types = {row[0] for row in cur.execute(
+            "SELECT type_name FROM duckdb_types() WHERE database_name = $db",
+            {"db": catalog.strip('"')}).fetchall()}
+        columns = [row[0] for row in cur.execute(f"DESCRIBE {hot_name(dataset, version)}").fetchall()]
+    except duckdb.Error as exc:
+        logger.warning("analytics table file %s is unreadable, building it again: %s", path, exc)
+        cur.execute(f"DETACH DATABASE IF EXISTS {catalog}")
+        path.unlink(missing_ok=True)
+        return None
+    prefix = f"a_{dataset}_v{int(version)}_"
+    return [c for c in columns if prefix + c in types]
+
+
+def _remove_older(path: Path, version: int) -> None:
+    """Drop the files of older versions (a process still reading one keeps it open)."""
+    for old in path.parent.iterdir():
+        found = re.match(r"v(\d+)-", old.name)
+        if found and int(found.group(1)) < version:
+            old.unlink(missing_ok=True)
 
 
 def _time_chunks(cur, view: str, rows: int) -> list[tuple[str, dict]]:

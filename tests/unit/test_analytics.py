@@ -555,7 +555,7 @@ def both(built):
                                Filters(date_from=date(2025, 2, 20), date_until=date(2025, 3, 1))])
 def test_the_analytics_table_gives_the_parquet_answers(both, f):
     hot, parquet = both["analytics_table"], both["parquet"]
-    assert hot.analytics_table("d").startswith("hot.")
+    assert hot.analytics_table("d").startswith('"hot_d_v')
     assert parquet.analytics_table("d") == parquet.table("d")
     for name, aggregate in AGGREGATES.items():
         try:

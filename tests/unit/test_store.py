@@ -246,10 +246,21 @@ def hot_count(store) -> int:
     return store.query_analytics("n", "d", lambda t: (f"SELECT count(*) AS n FROM {t}", {}))["n"].iloc[0]
 
 
-def test_analytics_table_is_in_memory_with_enum_text(channels):
+def hot_catalogs(store) -> list[str]:
+    return [name for name, in store.query_rows(
+        "dbs", "SELECT database_name FROM duckdb_databases() WHERE database_name LIKE 'hot%' ORDER BY 1")]
+
+
+def hot_files(cfg) -> list[str]:
+    folder = cfg.home / store_module.HOT_DIR / "d"
+    return sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_analytics_table_is_kept_in_a_file_with_enum_text(channels):
     store = get_store(channels)
     table = store.analytics_table("d")
-    assert table.startswith("hot.") and table != store.table("d")
+    assert table.startswith('"hot_d_v1".') and table != store.table("d")
+    assert len(hot_files(channels)) == 1 and hot_files(channels)[0].startswith("v1-")
     assert store.analytics_table("d") == table  # built once
     types = dict(store.query_rows("types", f"SELECT column_name, column_type FROM (DESCRIBE {table})"))
     assert set(types) == set(store_module.ANALYTICS_COLUMNS)  # ingest adds absent ones as NULL
@@ -261,6 +272,48 @@ def test_analytics_table_is_in_memory_with_enum_text(channels):
     assert store.query_rows("hot", same.format(table)) == store.query_rows("view", same.format(view))
     ordered = store.query_rows("order", f"SELECT transaction_datetime FROM {table}")
     assert ordered == sorted(ordered)
+
+
+def test_a_restarted_process_attaches_the_kept_table(channels, monkeypatch):
+    first = get_store(channels)
+    table = first.analytics_table("d")
+    enums = first.enum_columns("d", table)
+    assert {"channel", "account_id"} <= enums
+
+    def no_build(*_args, **_kw):
+        raise AssertionError("the kept table should be attached, not built")
+
+    monkeypatch.setattr(Store, "_fill_hot", no_build)
+    again = Store(channels)
+    try:
+        assert again.analytics_table("d") == table
+        assert again.enum_columns("d", table) == enums
+        same = "SELECT channel, count(*) FROM {} GROUP BY 1 ORDER BY 1"
+        assert again.query_rows("a", same.format(table)) == first.query_rows("b", same.format(table))
+    finally:
+        again.close()
+
+
+def test_an_unreadable_kept_table_is_built_again(channels, caplog):
+    get_store(channels).analytics_table("d")
+    kept = channels.home / store_module.HOT_DIR / "d" / hot_files(channels)[0]
+    kept.write_bytes(b"not a database")
+    again = Store(channels)
+    try:
+        table = again.analytics_table("d")
+        assert table.startswith('"hot_d_v1".')
+        assert again.query_rows("n", f"SELECT count(*) FROM {table}") == [(N,)]
+    finally:
+        again.close()
+    assert "unreadable" in caplog.text
+    assert kept.stat().st_size > 1000
+
+
+def test_deleting_the_dataset_removes_its_kept_table(channels):
+    get_store(channels).analytics_table("d")
+    assert hot_files(channels)
+    datasets.delete(channels.home, "d")
+    assert not (channels.home / store_module.HOT_DIR / "d").exists()
 
 
 def test_high_variety_text_stays_varchar(channels, monkeypatch):
@@ -282,10 +335,12 @@ def test_analytics_table_follows_an_append_in_another_process(channels, write, c
     assert done.returncode == 0, done.stderr
     assert hot_count(store) == N + 2
     second = store.analytics_table("d")
-    assert second != first and second.startswith("hot.")
-    tables = store.query_rows("tables", "SELECT table_name FROM duckdb_tables() WHERE database_name = 'hot'")
+    assert second != first and second.startswith('"hot_d_v2".')
+    assert hot_catalogs(store) == ["hot_d_v2"]  # the old version's table is detached
+    assert [f[:3] for f in hot_files(channels)] == ["v2-"]  # and its file removed
+    tables = store.query_rows("tables", "SELECT table_name FROM duckdb_tables() WHERE database_name = 'hot_d_v2'")
     name = second.split(".")[-1].strip('"')
-    assert sorted(tables) == [(name,), (f"{name}_frauds",)]  # the old version's tables are gone
+    assert sorted(tables) == [(name,), (f"{name}_frauds",)]
     frauds = store.fraud_rows("d", second)
     assert frauds == second[:-1] + '_frauds"'
     fraud_rows = "SELECT transaction_id FROM {} WHERE fraudulent_activity ORDER BY 1"
@@ -317,8 +372,7 @@ def test_off_or_too_many_rows_uses_the_view(channels, hot_rows):
     try:
         assert store.analytics_table("d") == store.table("d")
         assert hot_count(store) == N
-        tables = "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'hot'"
-        assert store.query_rows("tables", tables) == [(0,)]
+        assert hot_catalogs(store) == []
     finally:
         store.close()
 
@@ -339,14 +393,14 @@ def test_out_of_memory_while_building_falls_back_to_the_view(channels, monkeypat
         cur.execute(f"CREATE TYPE {store_module.hot_name(dataset, version, 'channel')} AS ENUM ('a')")
         raise store_module.duckdb.OutOfMemoryException("Out of Memory Error: could not allocate")
 
-    monkeypatch.setattr(Store, "_create_hot", no_memory)
+    monkeypatch.setattr(Store, "_fill_hot", no_memory)
     store = get_store(channels)
     assert store.analytics_table("d") == store.table("d")
     assert hot_count(store) == N
     assert tries == [1]  # not tried again for the same version
     assert "could not build the analytics table" in caplog.text
-    left = "SELECT count(*) FROM duckdb_types() WHERE database_name = 'hot' AND NOT internal"
-    assert store.query_rows("types", left) == [(0,)]
+    assert hot_catalogs(store) == []
+    assert hot_files(channels) == []  # the half-built file is gone
 
 
 def test_a_table_dropped_between_naming_and_running_is_named_again(channels, write):
