@@ -1176,6 +1176,8 @@ def transactions_page(store: Store, dataset: str, filters: Filters,
     offset = _check_count(offset, "offset", 0, 10**12)
 
     def build(table: str, zone: LocalZone) -> tuple[str, dict]:
+        if sort == "transaction_amount":
+            table = store.by_amount(dataset, table)
         cut = None
         if sort in _CUT_SORTS:
             found = store.query_rows("page_cut", *page_cut_sql(

@@ -62,12 +62,15 @@ ID_ENUM_COLUMNS = ("account_id", "merchant_id")
 ID_ENUM_MAX_VALUES = 4_000_000
 HOT_DIR = ".hot"
 # Bump when the analytics table's layout changes: files of another format are built again.
-HOT_FORMAT = 1
+HOT_FORMAT = 2
 # The table is built (and compressed) this many rows at a time: a table is held uncompressed
 # until its checkpoint, and built whole at 10M rows that doubled the process's resident memory.
 HOT_CHUNK_ROWS = 2_000_000
 # Beside it, its labelled-fraud rows (under 1% of rows): rankings by fraud amount read those.
 FRAUD_ROWS = "frauds"
+# And every row again, largest amount first: a page sorted by amount then reads a few row groups
+# (their min/max skip the rest) instead of every row (at 10M rows: 3 ms against 90-260 ms).
+BY_AMOUNT = "by_amount"
 
 
 def connect(
@@ -223,10 +226,18 @@ class Store:
     def fraud_rows(self, dataset: str, table: str) -> str:
         """The table of ``table``'s labelled-fraud rows when ``table`` is the dataset's analytics
         table, else ``table`` itself (a query then keeps its own label filter either way)."""
+        return self._companion(dataset, table, FRAUD_ROWS)
+
+    def by_amount(self, dataset: str, table: str) -> str:
+        """``table``'s rows stored largest amount first when ``table`` is the dataset's analytics
+        table, else ``table`` itself (same rows either way; only the speed of sorting by amount differs)."""
+        return self._companion(dataset, table, BY_AMOUNT)
+
+    def _companion(self, dataset: str, table: str, suffix: str) -> str:
         hot = self._current_hot(dataset)
         if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
             return table
-        return hot_name(dataset, hot.version, FRAUD_ROWS)
+        return hot_name(dataset, hot.version, suffix)
 
     def query_analytics(self, name: str, dataset: str, build: Callable[[str], tuple[str, dict]],
                         rows: bool = False, derived: Mapping[str, str] | None = None):
@@ -331,6 +342,8 @@ class Store:
             cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         cur.execute(f"CREATE TABLE {hot_name(dataset, version, FRAUD_ROWS)} AS "
                     f"SELECT * FROM {table} WHERE {quote_ident('fraudulent_activity')}")
+        cur.execute(f"CREATE TABLE {hot_name(dataset, version, BY_AMOUNT)} AS SELECT * FROM {table} "
+                    f"ORDER BY {quote_ident('transaction_amount')} DESC NULLS LAST")
         cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         return enums
 

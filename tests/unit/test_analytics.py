@@ -521,6 +521,10 @@ AGGREGATES = {
     "count_drill": lambda s, ds, f: an.count_matching(s, ds, f, {"channel": ["online", an.MISSING],
                                                                  "local_hour": [1, 2, 3]}),
     "count_by_id": lambda s, ds, f: an.count_matching(s, ds, f, {"transaction_id": "nope"}),
+    "page_by_amount": lambda s, ds, f: an.transactions_page(s, ds, f, sort="transaction_amount", limit=30,
+                                                            offset=10).rows,
+    "page_by_amount_up": lambda s, ds, f: an.transactions_page(s, ds, f, sort="transaction_amount",
+                                                               descending=False, limit=30).rows,
 }
 
 

@@ -340,7 +340,11 @@ def test_analytics_table_follows_an_append_in_another_process(channels, write, c
     assert [f[:3] for f in hot_files(channels)] == ["v2-"]  # and its file removed
     tables = store.query_rows("tables", "SELECT table_name FROM duckdb_tables() WHERE database_name = 'hot_d_v2'")
     name = second.split(".")[-1].strip('"')
-    assert sorted(tables) == [(name,), (f"{name}_frauds",)]
+    assert sorted(tables) == [(name,), (f"{name}_by_amount",), (f"{name}_frauds",)]
+    by_amount = store.by_amount("d", second)
+    amounts = [a for a, in store.query_rows("a", f"SELECT transaction_amount FROM {by_amount}")]
+    assert amounts == sorted(amounts, reverse=True) and len(amounts) == N + 2
+    assert store.by_amount("d", store.table("d")) == store.table("d")
     frauds = store.fraud_rows("d", second)
     assert frauds == second[:-1] + '_frauds"'
     fraud_rows = "SELECT transaction_id FROM {} WHERE fraudulent_activity ORDER BY 1"
