@@ -337,15 +337,25 @@ class Store:
         order = f" ORDER BY {quote_ident('transaction_datetime')}" if sort else ""
         table = hot_name(dataset, version)
         cur.execute(f"CREATE TABLE {table} AS SELECT {select} FROM {view} LIMIT 0")
-        for where, params in _time_chunks(cur, view, rows):
+        for where, params in _chunks(cur, view, rows, "transaction_datetime"):
             cur.execute(f"INSERT INTO {table} SELECT {select} FROM {view}{where}{order}", params)
             cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         cur.execute(f"CREATE TABLE {hot_name(dataset, version, FRAUD_ROWS)} AS "
                     f"SELECT * FROM {table} WHERE {quote_ident('fraudulent_activity')}")
-        cur.execute(f"CREATE TABLE {hot_name(dataset, version, BY_AMOUNT)} AS SELECT * FROM {table} "
-                    f"ORDER BY {quote_ident('transaction_amount')} DESC NULLS LAST")
-        cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
+        self._fill_by_amount(cur, dataset, version, rows)
         return enums
+
+    @staticmethod
+    def _fill_by_amount(cur, dataset: str, version: int, rows: int) -> None:
+        """The rows again, largest amount first, sorted a range of amounts at a time (sorted whole,
+        10M rows took the build from 0.8 to 1.9 GB)."""
+        table, by_amount = hot_name(dataset, version), hot_name(dataset, version, BY_AMOUNT)
+        cur.execute(f"CREATE TABLE {by_amount} AS SELECT * FROM {table} LIMIT 0")
+        amount = quote_ident("transaction_amount")
+        for where, params in reversed(_chunks(cur, table, rows, "transaction_amount")):
+            cur.execute(f"INSERT INTO {by_amount} SELECT * FROM {table}{where} ORDER BY {amount} DESC NULLS LAST",
+                        params)
+            cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
 
     def _keep(self, dataset: str, hot: _Hot) -> _Hot:
         """Record ``hot`` unless the dataset moved on while it was built (then drop it)."""
@@ -505,22 +515,23 @@ def _remove_older(path: Path, version: int) -> None:
             old.unlink(missing_ok=True)
 
 
-def _time_chunks(cur, view: str, rows: int) -> list[tuple[str, dict]]:
-    """WHERE clauses splitting ``view`` into consecutive time ranges of about HOT_CHUNK_ROWS rows
-    each (cut at approximate quantiles of time; every row falls in exactly one)."""
+def _chunks(cur, table: str, rows: int, column: str) -> list[tuple[str, dict]]:
+    """WHERE clauses splitting ``table`` into ranges of ``column``, ascending, of about
+    HOT_CHUNK_ROWS rows each (cut at approximate quantiles; every row falls in exactly one, and
+    rows without a value in the first)."""
     count = -(-rows // HOT_CHUNK_ROWS)
     if count <= 1:
         return [("", {})]
-    ts = quote_ident("transaction_datetime")
+    col = quote_ident(column)
     shares = [k / count for k in range(1, count)]
-    found = cur.execute(f"SELECT approx_quantile({ts}, CAST($shares AS FLOAT[])) FROM {view}",
+    found = cur.execute(f"SELECT approx_quantile({col}, CAST($shares AS FLOAT[])) FROM {table}",
                         {"shares": shares}).fetchone()[0]
     cuts = sorted({cut for cut in found or [] if cut is not None})
     if not cuts:
         return [("", {})]
-    chunks = [(f" WHERE {ts} < $hi OR {ts} IS NULL", {"hi": cuts[0]})]
-    chunks += [(f" WHERE {ts} >= $lo AND {ts} < $hi", {"lo": lo, "hi": hi}) for lo, hi in zip(cuts, cuts[1:])]
-    chunks.append((f" WHERE {ts} >= $lo", {"lo": cuts[-1]}))
+    chunks = [(f" WHERE {col} < $hi OR {col} IS NULL", {"hi": cuts[0]})]
+    chunks += [(f" WHERE {col} >= $lo AND {col} < $hi", {"lo": lo, "hi": hi}) for lo, hi in zip(cuts, cuts[1:])]
+    chunks.append((f" WHERE {col} >= $lo", {"lo": cuts[-1]}))
     return chunks
 
 

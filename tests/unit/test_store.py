@@ -368,6 +368,11 @@ def test_analytics_table_is_in_time_order_after_appends(channels, write, when, c
     assert len(times) == N + 1 and times == sorted(times)
     rows = "SELECT transaction_id, transaction_datetime, CAST(channel AS VARCHAR) FROM {} ORDER BY 1"
     assert store.query_rows("hot", rows.format(table)) == store.query_rows("view", rows.format(store.table("d")))
+    # The copy by amount, built a range of amounts at a time, holds every row once, largest first.
+    by_amount = store.by_amount("d", table)
+    assert sorted(store.query_rows("a", rows.format(by_amount))) == store.query_rows("hot", rows.format(table))
+    amounts = [a for a, in store.query_rows("amounts", f"SELECT transaction_amount FROM {by_amount}")]
+    assert amounts == sorted(amounts, reverse=True)
 
 
 @pytest.mark.parametrize("hot_rows", [0, N - 1])
