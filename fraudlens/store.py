@@ -62,7 +62,7 @@ ID_ENUM_COLUMNS = ("account_id", "merchant_id")
 ID_ENUM_MAX_VALUES = 4_000_000
 HOT_DIR = ".hot"
 # Bump when the analytics table's layout changes: files of another format are built again.
-HOT_FORMAT = 2
+HOT_FORMAT = 3
 # The table is built (and compressed) this many rows at a time: a table is held uncompressed
 # until its checkpoint, and built whole at 10M rows that doubled the process's resident memory.
 HOT_CHUNK_ROWS = 2_000_000
@@ -71,6 +71,10 @@ FRAUD_ROWS = "frauds"
 # And every row again, largest amount first: a page sorted by amount then reads a few row groups
 # (their min/max skip the rest) instead of every row (at 10M rows: 3 ms against 90-260 ms).
 BY_AMOUNT = "by_amount"
+# And, per id stored as ENUM, the columns a ranking counts, sorted by that id: counting the
+# rows of 15 winning merchants then skips most row groups (at 10M rows: 16 ms against 77 ms).
+ENTITY_COUNTED = ("transaction_datetime", "channel", "transaction_type", "merchant_location",
+                  "transaction_amount", "fraudulent_activity")
 
 
 def connect(
@@ -233,6 +237,13 @@ class Store:
         table, else ``table`` itself (same rows either way; only the speed of sorting by amount differs)."""
         return self._companion(dataset, table, BY_AMOUNT)
 
+    def by_entity(self, dataset: str, table: str, by: str) -> str:
+        """The columns a ranking by ``by`` counts, sorted by ``by``, when ``table`` is the dataset's
+        analytics table and holds ``by`` as ENUM; else ``table`` itself."""
+        if by not in self.enum_columns(dataset, table):
+            return table
+        return self._companion(dataset, table, f"by_{by}")
+
     def _companion(self, dataset: str, table: str, suffix: str) -> str:
         hot = self._current_hot(dataset)
         if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
@@ -343,6 +354,12 @@ class Store:
         cur.execute(f"CREATE TABLE {hot_name(dataset, version, FRAUD_ROWS)} AS "
                     f"SELECT * FROM {table} WHERE {quote_ident('fraudulent_activity')}")
         self._fill_by_amount(cur, dataset, version, rows)
+        for column in ID_ENUM_COLUMNS:
+            if column in enums:
+                kept = ", ".join(quote_ident(c) for c in (column, *ENTITY_COUNTED) if c in columns)
+                cur.execute(f"CREATE TABLE {hot_name(dataset, version, f'by_{column}')} AS "
+                            f"SELECT {kept} FROM {table} ORDER BY {quote_ident(column)}")
+                cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         return enums
 
     @staticmethod
