@@ -895,7 +895,7 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
             return top_entities_sql(table, zone, filters, by, n, frauds)
         codes = [code for code, _amount in store.query_rows(
             f"top_{by}_codes", *top_codes_sql(frauds, zone, filters, by, n))]
-        return top_counts_sql(store.by_entity(dataset, table, by), zone, filters, by, codes)
+        return top_counts_sql(table, zone, filters, by, codes)
 
     frame = _run(store, f"top_{by}", dataset, build)
     return _with_rates(_typed(frame))

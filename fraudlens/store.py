@@ -62,7 +62,7 @@ ID_ENUM_COLUMNS = ("account_id", "merchant_id")
 ID_ENUM_MAX_VALUES = 4_000_000
 HOT_DIR = ".hot"
 # Bump when the analytics table's layout changes: files of another format are built again.
-HOT_FORMAT = 3
+HOT_FORMAT = 4
 # The table is built (and compressed) this many rows at a time: a table is held uncompressed
 # until its checkpoint, and built whole at 10M rows that doubled the process's resident memory.
 HOT_CHUNK_ROWS = 2_000_000
@@ -71,10 +71,6 @@ FRAUD_ROWS = "frauds"
 # And every row again, largest amount first: a page sorted by amount then reads a few row groups
 # (their min/max skip the rest) instead of every row (at 10M rows: 3 ms against 90-260 ms).
 BY_AMOUNT = "by_amount"
-# And, per id stored as ENUM, the columns a ranking counts, sorted by that id: counting the
-# rows of 15 winning merchants then skips most row groups (at 10M rows: 16 ms against 77 ms).
-ENTITY_COUNTED = ("transaction_datetime", "channel", "transaction_type", "merchant_location",
-                  "transaction_amount", "fraudulent_activity")
 
 
 def connect(
@@ -237,13 +233,6 @@ class Store:
         table, else ``table`` itself (same rows either way; only the speed of sorting by amount differs)."""
         return self._companion(dataset, table, BY_AMOUNT)
 
-    def by_entity(self, dataset: str, table: str, by: str) -> str:
-        """The columns a ranking by ``by`` counts, sorted by ``by``, when ``table`` is the dataset's
-        analytics table and holds ``by`` as ENUM; else ``table`` itself."""
-        if by not in self.enum_columns(dataset, table):
-            return table
-        return self._companion(dataset, table, f"by_{by}")
-
     def _companion(self, dataset: str, table: str, suffix: str) -> str:
         hot = self._current_hot(dataset)
         if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
@@ -348,30 +337,26 @@ class Store:
         order = f" ORDER BY {quote_ident('transaction_datetime')}" if sort else ""
         table = hot_name(dataset, version)
         cur.execute(f"CREATE TABLE {table} AS SELECT {select} FROM {view} LIMIT 0")
-        for where, params in _chunks(cur, view, rows, "transaction_datetime"):
+        for where, params in _chunks(cur, view, rows, quote_ident("transaction_datetime")):
             cur.execute(f"INSERT INTO {table} SELECT {select} FROM {view}{where}{order}", params)
             cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
         cur.execute(f"CREATE TABLE {hot_name(dataset, version, FRAUD_ROWS)} AS "
                     f"SELECT * FROM {table} WHERE {quote_ident('fraudulent_activity')}")
-        self._fill_by_amount(cur, dataset, version, rows)
-        for column in ID_ENUM_COLUMNS:
-            if column in enums:
-                kept = ", ".join(quote_ident(c) for c in (column, *ENTITY_COUNTED) if c in columns)
-                cur.execute(f"CREATE TABLE {hot_name(dataset, version, f'by_{column}')} AS "
-                            f"SELECT {kept} FROM {table} ORDER BY {quote_ident(column)}")
-                cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
+        self._fill_sorted(cur, dataset, version, rows, BY_AMOUNT, "*", quote_ident("transaction_amount"),
+                          descending=True)
         return enums
 
     @staticmethod
-    def _fill_by_amount(cur, dataset: str, version: int, rows: int) -> None:
-        """The rows again, largest amount first, sorted a range of amounts at a time (sorted whole,
-        10M rows took the build from 0.8 to 1.9 GB)."""
-        table, by_amount = hot_name(dataset, version), hot_name(dataset, version, BY_AMOUNT)
-        cur.execute(f"CREATE TABLE {by_amount} AS SELECT * FROM {table} LIMIT 0")
-        amount = quote_ident("transaction_amount")
-        for where, params in reversed(_chunks(cur, table, rows, "transaction_amount")):
-            cur.execute(f"INSERT INTO {by_amount} SELECT * FROM {table}{where} ORDER BY {amount} DESC NULLS LAST",
-                        params)
+    def _fill_sorted(cur, dataset: str, version: int, rows: int, suffix: str, columns: str, key: str,
+                     descending: bool = False) -> None:
+        """``columns`` of the table again, sorted by ``key``, a range of keys at a time (sorted
+        whole, 10M rows took the build from 0.8 to 1.9 GB)."""
+        table, copy = hot_name(dataset, version), hot_name(dataset, version, suffix)
+        cur.execute(f"CREATE TABLE {copy} AS SELECT {columns} FROM {table} LIMIT 0")
+        chunks = _chunks(cur, table, rows, key)
+        for where, params in (reversed(chunks) if descending else chunks):
+            order = f"{key} DESC NULLS LAST" if descending else f"{key} NULLS FIRST"
+            cur.execute(f"INSERT INTO {copy} SELECT {columns} FROM {table}{where} ORDER BY {order}", params)
             cur.execute(f"CHECKPOINT {hot_catalog(dataset, version)}")
 
     def _keep(self, dataset: str, hot: _Hot) -> _Hot:
@@ -525,21 +510,24 @@ def _attach_kept(cur, dataset: str, version: int, path: Path) -> list[str] | Non
 
 
 def _remove_older(path: Path, version: int) -> None:
-    """Drop the files of older versions (a process still reading one keeps it open)."""
+    """Drop the files of older versions, and of this one built another way (a process still
+    reading one keeps it open); files other processes are building now stay."""
     for old in path.parent.iterdir():
-        found = re.match(r"v(\d+)-", old.name)
-        if found and int(found.group(1)) < version:
+        found = re.fullmatch(r"v(\d+)-\w+(\.\w+\.tmp(?:\.wal)?)?", old.name.removesuffix(".duckdb"))
+        if old == path or not found:
+            continue
+        older, building = int(found.group(1)) < version, found.group(2) is not None
+        if older or (int(found.group(1)) == version and not building):
             old.unlink(missing_ok=True)
 
 
-def _chunks(cur, table: str, rows: int, column: str) -> list[tuple[str, dict]]:
-    """WHERE clauses splitting ``table`` into ranges of ``column``, ascending, of about
+def _chunks(cur, table: str, rows: int, col: str) -> list[tuple[str, dict]]:
+    """WHERE clauses splitting ``table`` into ranges of the SQL ``col``, ascending, of about
     HOT_CHUNK_ROWS rows each (cut at approximate quantiles; every row falls in exactly one, and
     rows without a value in the first)."""
     count = -(-rows // HOT_CHUNK_ROWS)
     if count <= 1:
         return [("", {})]
-    col = quote_ident(column)
     shares = [k / count for k in range(1, count)]
     found = cur.execute(f"SELECT approx_quantile({col}, CAST($shares AS FLOAT[])) FROM {table}",
                         {"shares": shares}).fetchone()[0]
