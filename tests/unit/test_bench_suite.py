@@ -54,7 +54,7 @@ def answers(m: suite.Measure, ctx: suite.Context, calls: int | None = None) -> l
 
 def test_build_is_reused(work):
     again = suite.prepare(work, ROWS, suite.SEED)
-    assert set(again.record) == {"generate", "ingest", "features", "train", "score", "monitor"}
+    assert set(again.record) == {"generate", "ingest", "analytics", "features", "train", "score", "monitor"}
     assert again.record["score"]["model"] == again.model
     assert again.scores.is_file()
 
