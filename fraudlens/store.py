@@ -120,9 +120,13 @@ def hot_catalog(dataset: str, version: int) -> str:
     return quote_ident(f"hot_{check_dataset_name(dataset)}_v{int(version)}")
 
 
+def _hot_base(dataset: str, version: int) -> str:
+    return f"a_{check_dataset_name(dataset)}_v{int(version)}"
+
+
 def hot_name(dataset: str, version: int, column: str | None = None) -> str:
     """The analytics table of one version of ``dataset`` (or the ENUM type of its ``column``)."""
-    name = f"a_{check_dataset_name(dataset)}_v{int(version)}" + (f"_{column}" if column else "")
+    name = _hot_base(dataset, version) + (f"_{column}" if column else "")
     return f"{hot_catalog(dataset, version)}.main.{quote_ident(name)}"
 
 
@@ -503,8 +507,7 @@ def _attach_kept(cur, dataset: str, version: int, path: Path) -> list[str] | Non
         cur.execute(f"DETACH DATABASE IF EXISTS {catalog}")
         path.unlink(missing_ok=True)
         return None
-    prefix = f"a_{dataset}_v{int(version)}_"
-    return [c for c in columns if prefix + c in types]
+    return [c for c in columns if f"{_hot_base(dataset, version)}_{c}" in types]
 
 
 def _remove_older(path: Path, version: int) -> None:
