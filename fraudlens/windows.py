@@ -13,6 +13,9 @@ integers per distinct value with -1 for NULL; timestamps are microseconds.
 
 from __future__ import annotations
 
+import functools
+from concurrent.futures import ThreadPoolExecutor
+
 import numba
 import numpy as np
 
@@ -23,46 +26,68 @@ DAY_US = 24 * HOUR_US
 BLOCK = 32
 
 
-def account_windows(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
-                    codes: dict[str, np.ndarray], delay_days: int, hours: dict[str, int]) -> dict[str, np.ndarray]:
-    """The ``acc`` columns of the feature SQL but the means, in the input's (time) order.
+def compute(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
+            codes: dict[str, np.ndarray], delay_days: int, hours: dict[str, int], days: tuple[int, ...],
+            threads: int = 2) -> dict[str, np.ndarray]:
+    """Every window column, in the input's (time) order: the ``acc`` columns of the feature SQL
+    but the means, and the ``merch`` columns when ``codes`` has ``merchant_id``.
 
     ``codes`` holds the integer codes of ``merchant_id`` and of the columns whose change and
     novelty are features (merchant_location, ip_address, channel) that the dataset has; ``hours``
-    the windows' lengths by name (``features.ACCOUNT_WINDOWS``, which has "24h" and "30d"). Flags
-    come back as int8, counts as float32 (exact at these sizes), the rest as float64; NaN is NULL.
+    the account windows' lengths by name (``features.ACCOUNT_WINDOWS``, which has "24h" and
+    "30d"), ``days`` the merchant windows'. Flags come back as int8, counts as float32 (exact at
+    these sizes), the rest as float64; NaN is NULL. The passes are independent and their kernels
+    release the GIL, so they run on ``threads`` threads.
     """
+    tasks = _account_tasks(ts, account, amount, label, codes, delay_days, hours)
+    if "merchant_id" in codes:
+        tasks.insert(0, lambda: merchant_windows(ts, codes["merchant_id"], label, delay_days, days))
+    out: dict[str, np.ndarray] = {}
+    with ThreadPoolExecutor(threads) as pool:
+        for part in pool.map(lambda task: task(), tasks):
+            out.update(part)
+    return out
+
+
+def _account_tasks(ts, account, amount, label, codes, delay_days, hours) -> list:
+    """The account windows as independent passes, longest first, each returning its columns."""
     order = _stable_order(account, int(account.max(initial=-1)) + 1)  # by account, then time
     a_ts = ts[order]
-    starts = _group_starts(account[order])
-    out: dict[str, np.ndarray] = {}
-
-    def put(name, values, dtype=np.float32):
-        full = np.empty(len(order), dtype)
-        full[order] = values
-        out[name] = full
-
     a_amt = amount[order]
-    for key, length in hours.items():
+    starts = _group_starts(account[order])
+
+    def put(values, dtype=np.float32):
+        full = np.empty(len(order), dtype)
+        _scatter_into(full, order, values)
+        return full
+
+    def stats(key, length):
         count, total, biggest = _range_stats(a_ts, a_amt, starts, length * HOUR_US)
-        put(f"acct_count_{key}", count)
-        put(f"acct_sum_{key}", total, np.float64)
-        put(f"acct_max_{key}", biggest, np.float64)
-    put("acct_std_30d", _range_std(a_ts, a_amt, starts, hours["30d"] * HOUR_US), np.float64)
-    del a_amt
-    put("seconds_since_previous", _since_previous(a_ts, starts), np.float64)
-    if "merchant_id" in codes:
+        return {f"acct_count_{key}": put(count), f"acct_sum_{key}": put(total, np.float64),
+                f"acct_max_{key}": put(biggest, np.float64)}
+
+    def spread():
+        return {"acct_std_30d": put(_range_std(a_ts, a_amt, starts, hours["30d"] * HOUR_US), np.float64)}
+
+    def merchants():
         merchant = codes["merchant_id"][order]
         n_codes = int(merchant.max(initial=-1)) + 1
-        put("acct_distinct_merchants_24h", _range_distinct(a_ts, merchant, starts, hours["24h"] * HOUR_US, n_codes))
-        put("first_use_of_merchant", _first_use(merchant, starts, n_codes), np.int8)
-    for col in ("merchant_location", "ip_address", "channel"):
-        if col in codes:
-            values = codes[col][order]
-            put(f"{col}_changed", _changed(values, starts), np.int8)
-            put(f"{col}_new", _first_use(values, starts, int(values.max(initial=-1)) + 1), np.int8)
-    put("acct_known_fraud", _known_fraud(a_ts, label[order], starts, delay_days * DAY_US), np.int8)
-    return out
+        return {"acct_distinct_merchants_24h": put(_range_distinct(a_ts, merchant, starts, hours["24h"] * HOUR_US,
+                                                                   n_codes)),
+                "first_use_of_merchant": put(_first_use(merchant, starts, n_codes), np.int8)}
+
+    def sequence():
+        found = {"seconds_since_previous": put(_since_previous(a_ts, starts), np.float64),
+                 "acct_known_fraud": put(_known_fraud(a_ts, label[order], starts, delay_days * DAY_US), np.int8)}
+        for col in ("merchant_location", "ip_address", "channel"):
+            if col in codes:
+                values = codes[col][order]
+                found[f"{col}_changed"] = put(_changed(values, starts), np.int8)
+                found[f"{col}_new"] = put(_first_use(values, starts, int(values.max(initial=-1)) + 1), np.int8)
+        return found
+
+    tasks = [spread] + [functools.partial(stats, key, length) for key, length in reversed(hours.items())]
+    return tasks + ([merchants] if "merchant_id" in codes else []) + [sequence]
 
 
 def merchant_windows(ts: np.ndarray, merchant: np.ndarray, label: np.ndarray,
@@ -85,8 +110,15 @@ def merchant_windows(ts: np.ndarray, merchant: np.ndarray, label: np.ndarray,
 
 def _scatter(n: int, order: np.ndarray, values: np.ndarray) -> np.ndarray:
     full = np.full(n, np.nan, np.float32)
-    full[order] = values
+    _scatter_into(full, order, values)
     return full
+
+
+@numba.njit(cache=True, nogil=True)
+def _scatter_into(out, order, values):
+    """``out[order] = values`` without holding the GIL."""
+    for i in range(len(order)):
+        out[order[i]] = values[i]
 
 
 def _stable_order(codes: np.ndarray, n_codes: int) -> np.ndarray:
