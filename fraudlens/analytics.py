@@ -430,17 +430,6 @@ def wilson_interval(successes, trials, z: float = Z_95) -> tuple[np.ndarray, np.
     return low, high
 
 
-def _with_rates(frame: pd.DataFrame) -> pd.DataFrame:
-    """Add ``fraud_rate`` (frauds / labelled, NaN without labels) and its Wilson bounds."""
-    frauds = frame["frauds"].to_numpy(dtype=float)
-    labelled = frame["labelled"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frame["fraud_rate"] = np.where(labelled > 0, frauds / labelled, np.nan)
-    low, high = wilson_interval(frauds, labelled)
-    frame["ci_low"], frame["ci_high"] = low, high
-    return frame
-
-
 _COUNT_COLUMNS = ("transactions", "labelled", "frauds")
 
 
@@ -452,6 +441,44 @@ def _typed(frame: pd.DataFrame) -> pd.DataFrame:
         if column in frame:
             frame[column] = frame[column].fillna(0.0).astype("float64")
     return frame
+
+
+_AMOUNT_COLUMNS = ("fraud_amount", "amount")
+
+
+def _rated(frame: pd.DataFrame, keys: dict[str, np.ndarray] | None = None,
+           at: np.ndarray | None = None) -> pd.DataFrame:
+    """``frame`` with its counts typed (as :func:`_typed`) and ``fraud_rate`` (frauds / labelled,
+    NaN without labels) with its Wilson bounds added, built as one new frame: column by column,
+    each pandas operation costs ~0.1 ms and finishing an aggregate took several ms.
+
+    With ``keys`` (the key columns of every row wanted, in order) and ``at`` (the row of each of
+    ``frame``'s rows among them; -1 drops it), the label counts are placed there, zeros elsewhere:
+    a reindex. ``frame`` then holds only the label counts besides the keys.
+    """
+    out: dict[str, object] = dict(keys) if keys is not None else {}
+    size = len(frame) if keys is None else len(next(iter(keys.values())))
+    kept = None if at is None else at >= 0
+    for column in frame.columns:
+        if keys is not None and column in keys:
+            continue
+        if column not in _COUNT_COLUMNS and column not in _AMOUNT_COLUMNS:
+            if keys is not None:
+                raise ValueError(f"column {column!r} cannot be placed by key")
+            out[column] = frame[column]
+            continue
+        values = np.nan_to_num(frame[column].to_numpy(dtype="float64", na_value=np.nan), nan=0.0)
+        if at is not None:
+            placed = np.zeros(size)
+            placed[at[kept]] = values[kept]
+            values = placed
+        out[column] = values.astype("int64") if column in _COUNT_COLUMNS else values
+    frauds = np.asarray(out["frauds"], dtype=float)
+    labelled = np.asarray(out["labelled"], dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["fraud_rate"] = np.where(labelled > 0, frauds / labelled, np.nan)
+    out["ci_low"], out["ci_high"] = wilson_interval(frauds, labelled)
+    return pd.DataFrame(out, index=frame.index if keys is None else None)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -728,7 +755,7 @@ def _finish_series(frame: pd.DataFrame, filters: Filters, grain: str,
     start, end = filters.date_from, filters.date_until
     if start is None or end is None:
         if frame.empty:
-            return _with_rates(_typed(frame.assign(period=frame["period"].dt.date))).assign(days=0)
+            return _rated(frame.assign(period=frame["period"].dt.date)).assign(days=0)
         if grain == "week" and span is not None:
             start, end = start or span[0], end or span[1]
         start = start or frame["period"].min().date()
@@ -738,9 +765,7 @@ def _finish_series(frame: pd.DataFrame, filters: Filters, grain: str,
         start = start - timedelta(days=start.weekday())
         end = end - timedelta(days=end.weekday())
     full = pd.date_range(start, end, freq="D" if grain == "day" else "W-MON")
-    frame = frame.set_index("period").reindex(full).rename_axis("period").reset_index()
-    frame["period"] = frame["period"].dt.date
-    frame = _with_rates(_typed(frame))
+    frame = _rated(frame, {"period": full.date}, full.get_indexer(frame["period"]))
     frame["days"] = [_days_inside(p, 1 if grain == "day" else 7, first, last) for p in frame["period"]]
     return frame
 
@@ -775,10 +800,14 @@ def hour_weekday_heatmap(store: Store, dataset: str, filters: Filters) -> pd.Dat
 
 
 def _finish_heatmap(frame: pd.DataFrame) -> pd.DataFrame:
-    grid = pd.MultiIndex.from_product([range(1, 8), range(24)], names=["weekday", "hour"])
-    frame = frame.astype({"weekday": "int64", "hour": "int64"}).set_index(["weekday", "hour"])
-    frame = frame.reindex(grid).reset_index()
-    return _with_rates(_typed(frame))
+    """Every cell of the week, Monday 0:00 first; a cell seen twice is an error, not a sum."""
+    weekday = frame["weekday"].to_numpy(dtype="int64")
+    hour = frame["hour"].to_numpy(dtype="int64")
+    at = (weekday - 1) * 24 + hour
+    if len(np.unique(at)) != len(at):
+        raise ValueError("the heatmap has a cell twice")
+    grid = {"weekday": np.repeat(np.arange(1, 8), 24), "hour": np.tile(np.arange(24), 7)}
+    return _rated(frame, grid, at)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -813,7 +842,7 @@ def segments(store: Store, dataset: str, filters: Filters, by: str) -> pd.DataFr
 
 def _finish_segments(frame: pd.DataFrame) -> pd.DataFrame:
     frame["segment"] = frame["segment"].astype(object).where(frame["segment"].notna(), MISSING)
-    return _with_rates(_typed(frame))
+    return _rated(frame)
 
 
 def region_breakdown(store: Store, dataset: str, filters: Filters) -> pd.DataFrame:
@@ -898,7 +927,7 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
         return top_counts_sql(table, zone, filters, by, codes)
 
     frame = _run(store, f"top_{by}", dataset, build)
-    return _with_rates(_typed(frame))
+    return _rated(frame)
 
 
 # ---------------------------------------------------------------------------------------------

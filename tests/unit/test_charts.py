@@ -20,7 +20,7 @@ def counts(n: int, seed: int = 0) -> pd.DataFrame:
     frauds = (labelled * rng.uniform(0, 0.05, n)).astype(int)
     frame = pd.DataFrame({"transactions": transactions, "labelled": labelled, "frauds": frauds,
                           "fraud_amount": frauds * 310.5, "amount": transactions * 120.0})
-    return analytics._with_rates(frame)
+    return analytics._rated(frame)
 
 
 def heat_frame() -> pd.DataFrame:
@@ -32,7 +32,7 @@ def series_frame(days: int = 20) -> pd.DataFrame:
     frame = counts(days)
     frame.insert(0, "period", [date(2025, 1, 1) + timedelta(days=i) for i in range(days)])
     frame.loc[days - 1, ["labelled", "frauds"]] = [3, 1]  # labels still to come
-    return analytics._with_rates(frame)
+    return analytics._rated(frame)
 
 
 def segment_frame() -> pd.DataFrame:
