@@ -23,6 +23,7 @@ import functools
 import logging
 import math
 import numbers
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
@@ -580,9 +581,32 @@ def filter_options_sql(table: str, zone: LocalZone) -> tuple[str, dict]:
     return sql, dict(p)
 
 
+_OPTIONS: dict[tuple, FilterOptions] = {}
+_OPTIONS_KEPT = 16
+_OPTIONS_LOCK = threading.Lock()
+
+
 def filter_options(store: Store, dataset: str) -> FilterOptions:
-    """Distinct channels, types and regions, the local date span and the amount range."""
+    """Distinct channels, types and regions, the local date span and the amount range.
+
+    Kept per dataset version and part files (a version's rows never change): every page with
+    filters asks for them first, and at 10M rows the scan takes ~0.4 s.
+    """
+    info = datasets.read(store.home, dataset)
     zone = dataset_zone(store, dataset)
+    key = (str(store.home), dataset, info.version, info.files, zone.name)
+    with _OPTIONS_LOCK:
+        if key in _OPTIONS:
+            return _OPTIONS[key]
+    options = _scan_filter_options(store, dataset, zone)
+    with _OPTIONS_LOCK:
+        _OPTIONS[key] = options
+        while len(_OPTIONS) > _OPTIONS_KEPT:
+            _OPTIONS.pop(next(iter(_OPTIONS)))
+    return options
+
+
+def _scan_filter_options(store: Store, dataset: str, zone: LocalZone) -> FilterOptions:
     (rows, channels, types, regions, first, last, low, high), = _query_analytics(
         store, "filter_options", dataset, zone, filter_options_sql, rows=True)
     return FilterOptions(

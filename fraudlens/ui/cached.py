@@ -10,6 +10,7 @@ therefore shows up on the next run without clearing anything. Results are ready 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import threading
 from datetime import datetime, timezone
@@ -298,9 +299,26 @@ def warm_analytics(home: Path, name: str | None) -> None:
 
 def _prepare_quietly(home: Path, name: str) -> None:
     try:
-        analytics.prepare(get_store(cfg_for(home)), name)
+        store = get_store(cfg_for(home))
+        analytics.prepare(store, name)
+        analytics.filter_options(store, name)  # kept per version: every page with filters asks first
     except Exception as exc:  # noqa: BLE001 - the first chart then builds it, or reports why not
         logger.info("analytics table of %s not prepared in the background: %s", name, exc)
+    _import_drawing()
+
+
+@functools.cache
+def _import_drawing() -> None:
+    """Import what the chart pages draw with (plotly, the chart modules, Streamlit's emoji table
+    that its first alert box loads): ~1 s the first page with charts would otherwise wait for.
+    In the order the pages import them, so the page's thread at most waits for this one."""
+    try:
+        import plotly.graph_objects  # noqa: F401
+        import streamlit.emojis  # noqa: F401
+
+        from fraudlens import charts, charts_models, charts_monitor  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - the page imports them itself
+        logger.info("chart modules not imported in the background: %s", exc)
 
 
 def filter_options(home: Path, name: str) -> analytics.FilterOptions:

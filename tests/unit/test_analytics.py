@@ -732,3 +732,28 @@ def test_builders_read_derived_columns_only_when_the_table_has_them():
         assert "to_seconds" not in build(stored)[0] and "tz_offset" not in build(stored)[1]
     assert "log10" not in an.amount_distribution_sql("t", stored, Filters())[0]
     assert "log10" in an.amount_distribution_sql("t", plain, Filters())[0]
+
+
+def test_filter_options_follow_a_new_version_and_a_dataset_made_again(tmp_path):
+    """Options are kept per version and part files: an append, or the dataset deleted and
+    ingested again under the same name (same version number), is scanned afresh."""
+    cfg = _settings(tmp_path / "home", TZ)
+    store = Store(cfg)
+
+    def load(name: str, rows: int, seed: int, mode: str = "replace") -> None:
+        source = tmp_path / name
+        synth.generate(source, rows, seed=seed, start=START, days=5)
+        frame = pd.read_parquet(source)
+        frame["transaction_id"] = name[0] + frame["transaction_id"]  # ids of their own
+        frame.to_parquet(source)
+        ingest.ingest([source], "d", cfg=cfg, mode=mode)
+
+    load("a.parquet", 300, 1)
+    assert an.filter_options(store, "d").rows == 300
+    load("b.parquet", 200, 2, mode="append")
+    assert an.filter_options(store, "d").rows == 500
+    datasets.delete(cfg.home, "d")
+    load("c.parquet", 250, 3)
+    assert datasets.read(cfg.home, "d").version == 1
+    assert an.filter_options(store, "d").rows == 250
+    store.close()
