@@ -103,7 +103,7 @@ def relayout(fig: go.Figure, layout: Mapping[str, Any], *, x: Mapping[str, Any] 
         if axis is not None:
             names = {f"{letter}axis", *(k for k in current if re.fullmatch(f"{letter}axis\\d+", k))}
             changes.update({name: _merged(changes.get(name, {}), axis) for name in names})
-    fig.layout = go.Layout(_merged(current, changes))
+    fig.layout = _merged(current, changes)
     return fig
 
 
