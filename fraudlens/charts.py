@@ -74,8 +74,45 @@ def _list(values: Any) -> list:
 AXIS_LINE = {"automargin": True, "showline": True, "linecolor": "#9CA3AF"}
 
 
-def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: int = HEIGHT,
-           subtitle: str | None = None, legend: bool = False) -> go.Figure:
+class Draft:
+    """A figure's traces and layout as plain dicts, made a plotly Figure once by :meth:`figure`.
+
+    plotly validates and deep-copies on every ``add_trace`` and ``update_*`` call (2-5 ms each,
+    10-17 ms a chart, most of a warm run of a page with seven charts); from dicts, a figure is
+    validated once.
+    """
+
+    def __init__(self) -> None:
+        self.data: list[dict] = []
+        self.layout: dict = {}
+
+    def add(self, kind: str, **props: Any) -> dict:
+        """Append a trace of type ``kind``; properties given as None are left unset."""
+        trace = {"type": kind, **{k: v for k, v in props.items() if v is not None}}
+        self.data.append(trace)
+        return trace
+
+    def update(self, layout: Mapping[str, Any] | None = None, *, x: Mapping[str, Any] | None = None,
+               y: Mapping[str, Any] | None = None) -> Draft:
+        """Merge ``layout`` into the layout (nested dicts key by key), and ``x``/``y`` into every
+        x/y axis it has (``update_layout`` with ``update_xaxes``/``update_yaxes``)."""
+        changes = dict(layout or {})
+        for letter, axis in (("x", x), ("y", y)):
+            if axis is not None:
+                names = {f"{letter}axis", *(k for k in self.layout if re.fullmatch(f"{letter}axis\\d+", k))}
+                changes.update({name: _merged(changes.get(name, {}), axis) for name in names})
+        self.layout = _merged(self.layout, changes)
+        return self
+
+    def annotate(self, **props: Any) -> None:
+        self.layout.setdefault("annotations", []).append(props)
+
+    def figure(self) -> go.Figure:
+        return go.Figure({"data": self.data, "layout": self.layout})
+
+
+def _style(fig: Draft, title: str, x_title: str, y_title: str, *, height: int = HEIGHT,
+           subtitle: str | None = None, legend: bool = False) -> Draft:
     text = f"{title}<br><sup>{subtitle}</sup>" if subtitle else title
     style = {
         "title": {"text": text, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
@@ -88,23 +125,7 @@ def _style(fig: go.Figure, title: str, x_title: str, y_title: str, *, height: in
         "hoverlabel": {"font": {"family": FONT, "size": 13}},
         "paper_bgcolor": "white", "plot_bgcolor": "white",
     }
-    return relayout(fig, style, x={"title": {"text": x_title}, **AXIS_LINE},
-                    y={"title": {"text": y_title}, **AXIS_LINE})
-
-
-def relayout(fig: go.Figure, layout: Mapping[str, Any], *, x: Mapping[str, Any] | None = None,
-             y: Mapping[str, Any] | None = None) -> go.Figure:
-    """``fig.update_layout(layout)``, plus ``x``/``y`` merged into every x/y axis, as one plain-dict
-    merge and a single new layout: plotly's own update path costs about 10 ms a call."""
-    current = fig.layout.to_plotly_json()
-    current.pop("template", None)  # the default template, applied again when the figure is drawn
-    changes = dict(layout)
-    for letter, axis in (("x", x), ("y", y)):
-        if axis is not None:
-            names = {f"{letter}axis", *(k for k in current if re.fullmatch(f"{letter}axis\\d+", k))}
-            changes.update({name: _merged(changes.get(name, {}), axis) for name in names})
-    fig.layout = _merged(current, changes)
-    return fig
+    return fig.update(style, x={"title": {"text": x_title}, **AXIS_LINE}, y={"title": {"text": y_title}, **AXIS_LINE})
 
 
 def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict:
@@ -116,11 +137,11 @@ def _merged(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict:
 
 
 def _empty(title: str, message: str = "No transactions match the filters.") -> go.Figure:
-    fig = go.Figure()
-    fig.add_annotation(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
-                       font={"size": 14, "color": "#6B7280"})
+    fig = Draft()
+    fig.annotate(text=message, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper",
+                 font={"size": 14, "color": "#6B7280"})
     _style(fig, title, "", "", height=220)
-    return relayout(fig, {}, x={"visible": False}, y={"visible": False})
+    return fig.update(x={"visible": False}, y={"visible": False}).figure()
 
 
 def _tz_label(tz: str) -> str:
@@ -147,20 +168,19 @@ def heatmap(frame: pd.DataFrame, tz: str = "America/Lima", min_labelled: int = M
     z = [[None] * 24 for _ in range(7)]
     for (wd, hr), rate in zip(zip(cells["weekday"], cells["hour"]), shown):
         z[int(wd) - 1][int(hr)] = None if pd.isna(rate) else float(rate)
-    fig = go.Figure()
-    fig.add_trace(go.Heatmap(
-        z=z, x=list(range(24)), y=list(range(1, 8)), colorscale=SEQUENTIAL, hoverinfo="skip",
-        xgap=1, ygap=1, zmin=0,
-        colorbar={"title": {"text": "Fraud rate", "side": "right"}, "tickformat": ".1%",
-                  "thickness": 14},
-    ))
+    fig = Draft()
+    fig.add("heatmap",
+            z=z, x=list(range(24)), y=list(range(1, 8)), colorscale=SEQUENTIAL, hoverinfo="skip",
+            xgap=1, ygap=1, zmin=0,
+            colorbar={"title": {"text": "Fraud rate", "side": "right"}, "tickformat": ".1%",
+                      "thickness": 14})
     custom = [[int(wd), int(hr), int(n), int(lab), int(k), None if pd.isna(r) else float(r),
                None if pd.isna(lo) else float(lo), None if pd.isna(hi) else float(hi)]
               for wd, hr, n, lab, k, r, lo, hi in zip(
                   cells["weekday"], cells["hour"], cells["transactions"], cells["labelled"],
                   cells["frauds"], cells["fraud_rate"], cells["ci_low"], cells["ci_high"])]
-    fig.add_trace(go.Scatter(
-        x=_list(cells["hour"]), y=_list(cells["weekday"]), mode="markers", customdata=custom,
+    fig.add(
+        "scatter", x=_list(cells["hour"]), y=_list(cells["weekday"]), mode="markers", customdata=custom,
         meta=["local_weekday", "local_hour"], name="cells", showlegend=False,
         marker={"symbol": "square-open", "size": 26, "color": OKABE_ITO["black"], "opacity": 0,
                 "line": {"width": 3}},
@@ -171,16 +191,16 @@ def heatmap(frame: pd.DataFrame, tz: str = "America/Lima", min_labelled: int = M
             "<extra></extra>"),
         text=[f"{WEEKDAYS[int(wd) - 1]} {int(hr):02d}:00–{int(hr):02d}:59"
               for wd, hr in zip(cells["weekday"], cells["hour"])],
-    ))
+    )
     _style(fig, title, f"Hour of day ({_tz_label(tz)})", "",
            subtitle=f"Grey: fewer than {min_labelled} labelled transactions, too few for a rate. "
                     "Click or box-select cells to list their transactions.")
-    return relayout(fig, {"plot_bgcolor": BLANK_CELL, "hovermode": "closest", "hoverdistance": 40},
-                    x={"tickmode": "array", "tickvals": list(range(0, 24, 2)),
-                       "ticktext": [f"{h:02d}" for h in range(0, 24, 2)], "range": [-0.5, 23.5],
-                       "showgrid": False, "zeroline": False},
-                    y={"tickmode": "array", "tickvals": list(range(1, 8)), "ticktext": list(WEEKDAYS),
-                       "range": [7.5, 0.5], "showgrid": False, "zeroline": False})
+    return fig.update({"plot_bgcolor": BLANK_CELL, "hovermode": "closest", "hoverdistance": 40},
+                      x={"tickmode": "array", "tickvals": list(range(0, 24, 2)),
+                         "ticktext": [f"{h:02d}" for h in range(0, 24, 2)], "range": [-0.5, 23.5],
+                         "showgrid": False, "zeroline": False},
+                      y={"tickmode": "array", "tickvals": list(range(1, 8)), "ticktext": list(WEEKDAYS),
+                         "range": [7.5, 0.5], "showgrid": False, "zeroline": False}).figure()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -204,32 +224,32 @@ def trend(frame: pd.DataFrame, metric: str = "fraud_rate", grain: str = "day",
     custom = [[p, int(n), int(k)] for p, n, k in zip(x, frame["transactions"], frame["frauds"])]
     partial = _partial_periods(frame, grain)
     notes = []
-    fig = go.Figure()
+    fig = Draft()
     if metric == "fraud_rate":
         # Periods with few labelled transactions (labels still to come) give no readable rate.
         enough = frame["labelled"] >= MIN_LABELLED
         rate, low, high = (_list(frame[c].where(enough)) for c in ("fraud_rate", "ci_low", "ci_high"))
-        fig.add_trace(go.Scatter(x=x, y=low, mode="lines", line={"width": 0}, hoverinfo="skip",
-                                 showlegend=False, connectgaps=False))
-        fig.add_trace(go.Scatter(
-            x=x, y=high, mode="lines", fill="tonexty", fillcolor="rgba(213, 94, 0, 0.18)",
-            line={"width": 0}, hoverinfo="skip", name="95% interval", connectgaps=False))
-        fig.add_trace(go.Scatter(
-            x=x, y=rate, mode="lines+markers", name="fraud rate", connectgaps=False,
+        fig.add("scatter", x=x, y=low, mode="lines", line={"width": 0}, hoverinfo="skip",
+                showlegend=False, connectgaps=False)
+        fig.add("scatter",
+                x=x, y=high, mode="lines", fill="tonexty", fillcolor="rgba(213, 94, 0, 0.18)",
+                line={"width": 0}, hoverinfo="skip", name="95% interval", connectgaps=False)
+        fig.add(
+            "scatter", x=x, y=rate, mode="lines+markers", name="fraud rate", connectgaps=False,
             line={"color": FRAUD, "width": 2}, customdata=custom, meta=[key],
             marker={"size": [8 if p else 5 for p in partial],
                     "symbol": ["circle-open" if p else "circle" for p in partial]},
             hovertemplate=f"%{{x}}<br>fraud rate %{{y:{fmt}}}<br>%{{customdata[1]:,}} transactions, "
-                          "%{customdata[2]:,} frauds<extra></extra>"))
+                          "%{customdata[2]:,} frauds<extra></extra>")
         y_axis = {"tickformat": ".1%", "rangemode": "tozero"}
         if not enough.all():
             notes.append(f"No rate where fewer than {MIN_LABELLED} transactions are labelled yet.")
     else:
         colour = NEUTRAL if metric == "transactions" else FRAUD
-        fig.add_trace(go.Bar(
-            x=x, y=_list(frame[metric]), marker_color=colour, name=noun.lower(), customdata=custom,
-            marker_pattern_shape=["/" if p else "" for p in partial],
-            meta=[key], hovertemplate=f"%{{x}}<br>{noun.lower()} %{{y:{fmt}}}<extra></extra>"))
+        fig.add("bar",
+                x=x, y=_list(frame[metric]), marker={"color": colour, "pattern": {
+                    "shape": ["/" if p else "" for p in partial]}}, name=noun.lower(), customdata=custom,
+                meta=[key], hovertemplate=f"%{{x}}<br>{noun.lower()} %{{y:{fmt}}}<extra></extra>")
         y_axis = {"tickformat": ",.0f"}
     x_title = f"Day ({_tz_label(tz)})" if grain == "day" else f"Week starting Monday ({_tz_label(tz)})"
     y_title = axis if metric == "fraud_rate" else f"{axis.replace(' (PEN)', '')} {per}" + \
@@ -239,7 +259,7 @@ def trend(frame: pd.DataFrame, metric: str = "fraud_rate", grain: str = "day",
         notes.append(f"Weeks only partly in the range are {shown}: their totals are not comparable.")
     _style(fig, title, x_title, y_title, height=height, legend=metric == "fraud_rate",
            subtitle=" ".join(notes) or None)
-    return relayout(fig, {}, x={"type": "date"}, y=y_axis)
+    return fig.update(x={"type": "date"}, y=y_axis).figure()
 
 
 def _partial_periods(frame: pd.DataFrame, grain: str) -> list[bool]:
@@ -265,8 +285,9 @@ def segment_bars(frame: pd.DataFrame, by: str, height: int | None = None) -> go.
     rate = rows["fraud_rate"].fillna(0.0)
     custom = [[seg, int(n), int(lab), int(k), float(a)] for seg, n, lab, k, a in zip(
         rows["segment"], rows["transactions"], rows["labelled"], rows["frauds"], rows["fraud_amount"])]
-    fig = go.Figure(go.Bar(
-        x=_list(rate), y=_list(rows["segment"]), orientation="h", marker_color=NEUTRAL,
+    fig = Draft()
+    fig.add(
+        "bar", x=_list(rate), y=_list(rows["segment"]), orientation="h", marker={"color": NEUTRAL},
         error_x={"type": "data", "symmetric": False, "array": _list(rows["ci_high"].fillna(0) - rate),
                  "arrayminus": _list(rate - rows["ci_low"].fillna(0)), "color": "#374151",
                  "thickness": 1.5},
@@ -274,21 +295,20 @@ def segment_bars(frame: pd.DataFrame, by: str, height: int | None = None) -> go.
         hovertemplate=("%{y}<br>fraud rate %{x:.2%}<br>%{customdata[3]:,} frauds of "
                        "%{customdata[2]:,} labelled (%{customdata[1]:,} transactions)<br>"
                        "fraud amount PEN %{customdata[4]:,.2f}<extra></extra>"),
-    ))
+    )
     # Counts written just right of each interval, where they cannot overlap it.
     ends = rows["ci_high"].fillna(rate)
-    fig.add_trace(go.Scatter(
-        x=_list(ends), y=_list(rows["segment"]), mode="text", textposition="middle right",
+    fig.add(
+        "scatter", x=_list(ends), y=_list(rows["segment"]), mode="text", textposition="middle right",
         text=[f"  {k:,} of {lab:,}" for k, lab in zip(rows["frauds"], rows["labelled"])],
         textfont={"size": 11, "color": "#4B5563"}, hoverinfo="skip", showlegend=False,
-        unselected={"textfont": {"color": "#4B5563"}}))  # stays readable while bars are selected
+        unselected={"textfont": {"color": "#4B5563"}})  # stays readable while bars are selected
     bars = len(rows)
     _style(fig, title, "Fraud rate (% of labelled)", label.capitalize(),
            height=height or max(220, 110 + 30 * bars),
            subtitle="Lines: 95% Wilson interval. Labels: frauds of labelled transactions.")
     top = float(ends.max()) if bars else 0.0
-    relayout(fig, {}, x={"tickformat": ".1%", "range": [0, (top or 0.01) * 1.4]}, y={"type": "category"})
-    return fig
+    return fig.update(x={"tickformat": ".1%", "range": [0, (top or 0.01) * 1.4]}, y={"type": "category"}).figure()
 
 
 def region_bars(frame: pd.DataFrame, height: int | None = None) -> go.Figure:
@@ -300,19 +320,18 @@ def region_bars(frame: pd.DataFrame, height: int | None = None) -> go.Figure:
     rows = frame.sort_values(["fraud_amount", "transactions"], ascending=True)
     custom = [[seg, int(n), int(k), None if pd.isna(r) else float(r)] for seg, n, k, r in zip(
         rows["segment"], rows["transactions"], rows["frauds"], rows["fraud_rate"])]
-    fig = go.Figure(go.Bar(
-        x=_list(rows["fraud_amount"]), y=_list(rows["segment"]), orientation="h", marker_color=FRAUD,
+    fig = Draft()
+    fig.add(
+        "bar", x=_list(rows["fraud_amount"]), y=_list(rows["segment"]), orientation="h", marker={"color": FRAUD},
         customdata=custom, meta=["merchant_location"], name="fraud amount",
         text=["" if pd.isna(r) else f"{r:.2%}" for r in rows["fraud_rate"]], textposition="outside",
         cliponaxis=False, textfont={"size": 11, "color": "#4B5563"},
         hovertemplate=("%{y}<br>fraud amount PEN %{x:,.2f}<br>%{customdata[2]:,} frauds in "
                        "%{customdata[1]:,} transactions<extra></extra>"),
-    ))
+    )
     _style(fig, title, "Fraud amount (PEN)", "Region", height=height or max(220, 110 + 26 * len(rows)),
            subtitle="Labels: fraud rate of the region's labelled transactions.")
-    relayout(fig, {}, x={"tickformat": ",.0f", "range": [0, max(float(rows["fraud_amount"].max()), 1.0) * 1.2]},
-             y={"type": "category"})
-    return fig
+    return _amount_axis(fig, rows)
 
 
 def top_entities_bars(frame: pd.DataFrame, by: str, height: int | None = None) -> go.Figure:
@@ -324,19 +343,23 @@ def top_entities_bars(frame: pd.DataFrame, by: str, height: int | None = None) -
         return _empty(title, "No fraud among the filtered transactions.")
     rows = frame.iloc[::-1]
     custom = [[e, int(n), int(k)] for e, n, k in zip(rows["entity"], rows["transactions"], rows["frauds"])]
-    fig = go.Figure(go.Bar(
-        x=_list(rows["fraud_amount"]), y=_list(rows["entity"]), orientation="h", marker_color=FRAUD,
+    fig = Draft()
+    fig.add(
+        "bar", x=_list(rows["fraud_amount"]), y=_list(rows["entity"]), orientation="h", marker={"color": FRAUD},
         customdata=custom, meta=[by], name="fraud amount",
         text=[f"{k:,} fraud{'s' if k != 1 else ''}" for k in rows["frauds"]], textposition="outside",
         cliponaxis=False, textfont={"size": 11, "color": "#4B5563"},
         hovertemplate=("%{y}<br>fraud amount PEN %{x:,.2f}<br>%{customdata[2]:,} frauds in "
                        "%{customdata[1]:,} transactions<extra></extra>"),
-    ))
+    )
     _style(fig, title, "Fraud amount (PEN)", label[:-1].capitalize(),
            height=height or max(220, 110 + 22 * len(rows)))
-    relayout(fig, {}, x={"tickformat": ",.0f", "range": [0, max(float(rows["fraud_amount"].max()), 1.0) * 1.2]},
-             y={"type": "category"})
-    return fig
+    return _amount_axis(fig, rows)
+
+
+def _amount_axis(fig: Draft, rows: pd.DataFrame) -> go.Figure:
+    top = max(float(rows["fraud_amount"].max()), 1.0) * 1.2
+    return fig.update(x={"tickformat": ",.0f", "range": [0, top]}, y={"type": "category"}).figure()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,27 +382,26 @@ def amount_histogram(frame: pd.DataFrame, height: int = HEIGHT) -> go.Figure:
         return _empty(title)
     per = AMOUNT_BINS_PER_DECADE
     centre = [(b + 0.5) / per for b in frame["bin"]]
-    fig = go.Figure()
+    fig = Draft()
     for name, colour, share, count in (("legitimate", LEGIT, "legit_share", "legit"),
                                        ("fraud", FRAUD, "fraud_share", "fraud")):
         custom = [[int(b), float(lo), float(hi), int(n)] for b, lo, hi, n in zip(
             frame["bin"], frame["low"], frame["high"], frame[count])]
-        fig.add_trace(go.Bar(
-            x=centre, y=_list(frame[share].fillna(0.0)), width=1 / per * 0.96, name=name,
-            marker_color=colour, opacity=0.7, customdata=custom, meta=["amount_bin"],
-            hovertemplate=(f"{name}<br>PEN %{{customdata[1]:,.2f}}–%{{customdata[2]:,.2f}}<br>"
-                           "%{y:.1%} of the class (%{customdata[3]:,} transactions)<extra></extra>"),
-        ))
+        fig.add("bar",
+                x=centre, y=_list(frame[share].fillna(0.0)), width=1 / per * 0.96, name=name,
+                marker={"color": colour}, opacity=0.7, customdata=custom, meta=["amount_bin"],
+                hovertemplate=(f"{name}<br>PEN %{{customdata[1]:,.2f}}–%{{customdata[2]:,.2f}}<br>"
+                               "%{y:.1%} of the class (%{customdata[3]:,} transactions)<extra></extra>"))
     low = math.floor(min(frame["bin"]) / per)
     high = math.ceil((max(frame["bin"]) + 1) / per)
     ticks = list(range(low, high + 1))
     _style(fig, title, "Transaction amount (PEN, log scale)", "Share of the class's transactions",
            height=height, legend=True,
            subtitle=f"{per} bins per factor of 10. Unlabelled transactions are left out.")
-    return relayout(fig, {"barmode": "overlay", "bargap": 0},
-                    x={"tickmode": "array", "tickvals": ticks, "ticktext": [_amount_text(10.0 ** t) for t in ticks],
-                       "range": [min(centre) - 0.5 / per, max(centre) + 0.5 / per]},
-                    y={"tickformat": ".0%", "rangemode": "tozero"})
+    return fig.update({"barmode": "overlay", "bargap": 0},
+                      x={"tickmode": "array", "tickvals": ticks, "ticktext": [_amount_text(10.0 ** t) for t in ticks],
+                         "range": [min(centre) - 0.5 / per, max(centre) + 0.5 / per]},
+                      y={"tickformat": ".0%", "rangemode": "tozero"}).figure()
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from fraudlens.charts import relayout
+from fraudlens.charts import Draft
 from fraudlens.explain import Explanation
 from fraudlens.metrics import Calibration, Curves
 from fraudlens.thresholds import BootstrapBands, OperatingPoint
@@ -30,10 +30,11 @@ FRAUD, LEGIT, UNKNOWN = VERMILLION, BLUE, GREY
 HEIGHT = 360
 LABEL_CHARS = 60
 CURRENCY = "PEN"
+PERCENT_AXIS = {"range": [0, 1.02], "tickformat": ".0%"}
 
 
-def _style(fig: go.Figure, title: str, x: str, y: str, height: int = HEIGHT) -> go.Figure:
-    return relayout(fig, {
+def _style(fig: Draft, title: str, x: str, y: str, height: int = HEIGHT) -> Draft:
+    return fig.update({
         "title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
         "height": height, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
         "font": {"size": 13}, "colorway": list(PALETTE), "hovermode": "closest",
@@ -71,93 +72,77 @@ def format_value(value: float, kind: str | None = None) -> str:
 
 def roc_figure(curves: Mapping[str, Curves]) -> go.Figure:
     """ROC curves of several versions (label -> Curves) over the chance diagonal."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance",
-                             line={"color": GREY, "dash": "dot"}, hoverinfo="skip"))
+    fig = Draft()
+    fig.add("scatter", x=[0, 1], y=[0, 1], mode="lines", name="chance", line={"color": GREY, "dash": "dot"},
+            hoverinfo="skip")
     for i, (label, c) in enumerate(curves.items()):
-        fig.add_trace(go.Scatter(
-            x=c.fpr, y=c.tpr, mode="lines", name=f"{label} (AUC {c.roc_auc:.3f})",
-            line={"color": PALETTE[i % len(PALETTE)], "width": 2.5},
-            hovertemplate="false alarms %{x:.1%}<br>frauds caught %{y:.1%}<extra>" + label + "</extra>"))
-    fig = _style(fig, "ROC curve: frauds caught vs false alarms", "False positive rate (%)",
-                 "True positive rate = recall (%)", height=HEIGHT + 40)
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    return fig
+        fig.add("scatter",
+                x=c.fpr, y=c.tpr, mode="lines", name=f"{label} (AUC {c.roc_auc:.3f})",
+                line={"color": PALETTE[i % len(PALETTE)], "width": 2.5},
+                hovertemplate="false alarms %{x:.1%}<br>frauds caught %{y:.1%}<extra>" + label + "</extra>")
+    _style(fig, "ROC curve: frauds caught vs false alarms", "False positive rate (%)",
+           "True positive rate = recall (%)", height=HEIGHT + 40)
+    return fig.update(x=PERCENT_AXIS, y=PERCENT_AXIS).figure()
 
 
 def pr_figure(curves: Mapping[str, Curves], fraud_rates: Mapping[str, float] | None = None) -> go.Figure:
     """Precision-recall curves of several versions; a dotted line at each fraud rate (chance)."""
-    fig = go.Figure()
+    fig = Draft()
     for i, (label, c) in enumerate(curves.items()):
         colour = PALETTE[i % len(PALETTE)]
-        fig.add_trace(go.Scatter(
-            x=c.recall, y=c.precision, mode="lines", name=f"{label} (AP {c.average_precision:.3f})",
-            line={"color": colour, "width": 2.5},
-            hovertemplate="recall %{x:.1%}<br>precision %{y:.1%}<extra>" + label + "</extra>"))
+        fig.add("scatter",
+                x=c.recall, y=c.precision, mode="lines", name=f"{label} (AP {c.average_precision:.3f})",
+                line={"color": colour, "width": 2.5},
+                hovertemplate="recall %{x:.1%}<br>precision %{y:.1%}<extra>" + label + "</extra>")
         rate = (fraud_rates or {}).get(label)
         if rate is not None and not math.isnan(rate):
-            fig.add_trace(go.Scatter(x=[0, 1], y=[rate, rate], mode="lines", showlegend=False,
-                                     line={"color": colour, "dash": "dot", "width": 1},
-                                     hovertemplate=f"chance (fraud rate {rate:.2%})<extra></extra>"))
-    fig = _style(fig, "Precision-recall curve (dotted: fraud rate)", "Recall: share of frauds caught (%)",
-                 "Precision: share of alerts that are fraud (%)", height=HEIGHT + 40)
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
-    return fig
+            fig.add("scatter", x=[0, 1], y=[rate, rate], mode="lines", showlegend=False,
+                    line={"color": colour, "dash": "dot", "width": 1},
+                    hovertemplate=f"chance (fraud rate {rate:.2%})<extra></extra>")
+    _style(fig, "Precision-recall curve (dotted: fraud rate)", "Recall: share of frauds caught (%)",
+           "Precision: share of alerts that are fraud (%)", height=HEIGHT + 40)
+    return fig.update(x=PERCENT_AXIS, y=PERCENT_AXIS).figure()
 
 
 def calibration_figure(cal: Calibration, label: str) -> go.Figure:
     """Reliability curve: observed fraud rate per score bin against the mean score."""
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
-                             line={"color": GREY, "dash": "dot"}, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(
-        x=cal.mean_predicted, y=cal.observed_rate, mode="lines+markers+text", name=label,
+    fig = Draft()
+    fig.add("scatter", x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+            line={"color": GREY, "dash": "dot"}, hoverinfo="skip")
+    fig.add(
+        "scatter", x=cal.mean_predicted, y=cal.observed_rate, mode="lines+markers+text", name=label,
         line={"color": BLUE, "width": 2.5}, text=[f"{c:,}" for c in cal.count], textposition="top center",
         textfont={"size": 11, "color": GREY}, cliponaxis=False,
         marker={"size": np.clip(4 + 3 * np.log10(np.maximum(cal.count, 1)), 6, 22), "color": BLUE},
         customdata=np.stack([cal.bin_lower, cal.bin_upper, cal.count], axis=-1) if len(cal.count) else None,
         hovertemplate=("scores %{customdata[0]:.1f}–%{customdata[1]:.1f}: %{customdata[2]:,} transactions"
-                       "<br>mean score %{x:.1%}<br>observed fraud rate %{y:.1%}<extra></extra>")))
-    fig = _style(fig, f"Calibration (Brier score {cal.brier:.4f}, lower is better)",
-                 "Mean score in the bin (%)", "Observed fraud rate (%)", height=HEIGHT + 40)
-    fig.update_xaxes(range=[0, 1.02], tickformat=".0%")
-    fig.update_yaxes(range=[0, 1.08], tickformat=".0%")
-    return fig
+                       "<br>mean score %{x:.1%}<br>observed fraud rate %{y:.1%}<extra></extra>"))
+    _style(fig, f"Calibration (Brier score {cal.brier:.4f}, lower is better)",
+           "Mean score in the bin (%)", "Observed fraud rate (%)", height=HEIGHT + 40)
+    return fig.update(x=PERCENT_AXIS, y={"range": [0, 1.08], "tickformat": ".0%"}).figure()
 
 
 def importance_figure(frame: pd.DataFrame, value: str, title: str, x_title: str, top: int = 15) -> go.Figure:
     """Horizontal bars of the ``top`` largest ``value`` of a frame with feature and description."""
     shown = frame.head(top).iloc[::-1]
-    fig = go.Figure(go.Bar(
-        x=shown[value], y=shown["feature"], orientation="h", marker_color=BLUE,
-        customdata=shown["description"],
-        hovertemplate="%{y}: %{x:.4g}<br>%{customdata}<extra></extra>"))
-    fig = _style(fig, title, x_title, "Feature", height=max(HEIGHT, 26 * len(shown) + 90))
-    return fig
+    fig = Draft()
+    fig.add("bar", x=shown[value].to_numpy(), y=shown["feature"].to_numpy(), orientation="h",
+            marker={"color": BLUE}, customdata=shown["description"].to_numpy(),
+            hovertemplate="%{y}: %{x:.4g}<br>%{customdata}<extra></extra>")
+    return _style(fig, title, x_title, "Feature", height=max(HEIGHT, 26 * len(shown) + 90)).figure()
 
 
 # ---------------------------------------------------------------------------------------------
 # Thresholds page
 
 
-def _layout(title: str, x: str, y: str, height: int = HEIGHT, *, xaxis: Mapping[str, Any] | None = None,
-            yaxis: Mapping[str, Any] | None = None, **extra: Any) -> dict:
-    """What ``_style`` sets, as a plain layout dict for :func:`_figure`."""
-    return {"title": {"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 16}},
-            "height": height, "margin": {"l": 10, "r": 10, "t": 48, "b": 10},
-            "font": {"size": 13}, "colorway": list(PALETTE), "hovermode": "closest",
-            "legend": {"orientation": "h", "yanchor": "top", "y": -0.3, "xanchor": "left", "x": 0.0},
-            "xaxis": {"title": {"text": x}, "automargin": True, **(xaxis or {})},
-            "yaxis": {"title": {"text": y}, "automargin": True, **(yaxis or {})}, **extra}
-
-
-def _figure(traces: list[dict], layout: dict) -> go.Figure:
-    """One figure from plain trace and layout dicts, validated once. The Thresholds page redraws
-    six of these on every slider move: built with add_trace and update_* calls, which validate
-    each step, they took 57 ms; from dicts, about a quarter of that."""
-    return go.Figure({"data": traces, "layout": layout})
+def _drawn(traces: list[dict], title: str, x_title: str, y_title: str, height: int = HEIGHT, *,
+           x: Mapping[str, Any] | None = None, y: Mapping[str, Any] | None = None,
+           layout: Mapping[str, Any] | None = None) -> go.Figure:
+    """``traces`` styled, with ``x``/``y`` merged into the axes and ``layout`` into the layout."""
+    fig = Draft()
+    fig.data.extend(traces)
+    return _style(fig, title, x_title, y_title, height).update(layout, x=x, y=y).figure()
 
 
 def _marker(x: float, y: float, colour: str, size: int, name: str, hover: str, symbol: str = "diamond") -> dict:
@@ -190,10 +175,8 @@ def threshold_pr_figure(curve: pd.DataFrame, point: OperatingPoint) -> go.Figure
         traces.append(_marker(point.recall, point.precision, VERMILLION, 14, "current threshold",
                               f"threshold {point.threshold:.4f}<br>recall %{{x:.1%}}<br>precision %{{y:.1%}}"
                               "<extra></extra>"))
-    return _figure(traces, _layout(
-        "Precision vs recall, current threshold marked", "Recall: share of frauds caught (%)",
-        "Precision: share of alerts that are fraud (%)", xaxis={"range": [0, 1.02], "tickformat": ".0%"},
-        yaxis={"range": [0, 1.02], "tickformat": ".0%"}))
+    return _drawn(traces, "Precision vs recall, current threshold marked", "Recall: share of frauds caught (%)",
+                  "Precision: share of alerts that are fraud (%)", x=PERCENT_AXIS, y=PERCENT_AXIS)
 
 
 def threshold_metrics_figure(curve: pd.DataFrame, point: OperatingPoint,
@@ -215,10 +198,9 @@ def threshold_metrics_figure(curve: pd.DataFrame, point: OperatingPoint,
                 "error_y": {"type": "data", "symmetric": False, "array": [high - value],
                             "arrayminus": [value - low], "color": colour, "thickness": 2, "width": 8},
                 "hovertemplate": f"{name} %{{y:.1%}} (95% interval {low:.1%}–{high:.1%})<extra></extra>"})
-    return _figure(traces, _layout(
-        "Precision, recall and F1 by threshold (bars: 95% bootstrap interval)", "Alert threshold (score ≥)",
-        "Value (%)", xaxis={"range": [0, 1]}, yaxis={"range": [0, 1.05], "tickformat": ".0%"},
-        **_threshold_line(point.threshold)))
+    return _drawn(traces, "Precision, recall and F1 by threshold (bars: 95% bootstrap interval)",
+                  "Alert threshold (score ≥)", "Value (%)", x={"range": [0, 1]},
+                  y={"range": [0, 1.05], "tickformat": ".0%"}, layout=_threshold_line(point.threshold))
 
 
 def confusion_figure(point: OperatingPoint) -> go.Figure:
@@ -233,9 +215,8 @@ def confusion_figure(point: OperatingPoint) -> go.Figure:
                "y": ["actual fraud", "legitimate"], "text": text, "texttemplate": "%{text}",
                "textfont": {"size": 14}, "colorscale": "Blues", "showscale": False, "customdata": counts,
                "hovertemplate": "%{y}, %{x}: %{customdata:,} transactions<extra></extra>"}
-    return _figure([heatmap], _layout(f"Confusion matrix at threshold {point.threshold:.3f} (test window)",
-                                      "Model decision", "Actual label", height=300,
-                                      yaxis={"autorange": "reversed"}))
+    return _drawn([heatmap], f"Confusion matrix at threshold {point.threshold:.3f} (test window)",
+                  "Model decision", "Actual label", height=300, y={"autorange": "reversed"})
 
 
 def alerts_figure(curve: pd.DataFrame, point: OperatingPoint, capacity: float | None) -> go.Figure:
@@ -252,10 +233,9 @@ def alerts_figure(curve: pd.DataFrame, point: OperatingPoint, capacity: float | 
         traces.append(_marker(point.threshold, point.alerts_per_day, VERMILLION, 13, "current threshold",
                               "threshold %{x:.4f}<br>%{y:,.1f} alerts per day<extra></extra>"))
     top = max(float(np.nanmax(curve["alerts_per_day"])) if len(curve) else 1.0, capacity or 0.0, 1.0)
-    return _figure(traces, _layout(
-        "Alerts per day vs the team's capacity", "Alert threshold (score ≥)", "Alerts per day (log scale)",
-        xaxis={"range": [0, 1]},
-        yaxis={"type": "log", "range": [-1, math.log10(top * 1.5)], "dtick": 1, "tickformat": ",~g"}))
+    return _drawn(traces, "Alerts per day vs the team's capacity", "Alert threshold (score ≥)",
+                  "Alerts per day (log scale)", x={"range": [0, 1]},
+                  y={"type": "log", "range": [-1, math.log10(top * 1.5)], "dtick": 1, "tickformat": ",~g"})
 
 
 def money_figure(point: OperatingPoint) -> go.Figure:
@@ -268,11 +248,10 @@ def money_figure(point: OperatingPoint) -> go.Figure:
         traces.append({"type": "bar", "x": [0 if math.isnan(value) else value], "y": ["fraud amount"],
                        "orientation": "h", "name": f"{name}: {_money(value)}{share}", "marker": {"color": colour},
                        "hovertemplate": f"{name}: {_money(value)}{share}<extra></extra>"})
-    layout = _layout("Fraud amount caught and missed (test window)", f"Amount ({CURRENCY})", "", height=240,
-                     yaxis={"showticklabels": False}, barmode="stack")
-    layout["margin"]["t"] = 84
-    layout["legend"].update({"y": 1.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left", "traceorder": "normal"})
-    return _figure(traces, layout)
+    return _drawn(traces, "Fraud amount caught and missed (test window)", f"Amount ({CURRENCY})", "", height=240,
+                  y={"showticklabels": False},
+                  layout={"barmode": "stack", "margin": {"t": 84}, "legend": {
+                      "y": 1.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left", "traceorder": "normal"}})
 
 
 def cost_figure(curve: pd.DataFrame, point: OperatingPoint, best: OperatingPoint | None = None) -> go.Figure:
@@ -285,10 +264,8 @@ def cost_figure(curve: pd.DataFrame, point: OperatingPoint, best: OperatingPoint
                               symbol="circle"))
     traces.append(_marker(point.threshold, point.expected_cost, VERMILLION, 13, "current threshold",
                           "threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>"))
-    return _figure(traces, _layout(
-        "Expected cost of the test window: reviews + missed fraud", "Alert threshold (score ≥)",
-        f"Expected cost ({CURRENCY})", xaxis={"range": [0, 1]},
-        yaxis={"rangemode": "tozero", "tickformat": ",.0f"}))
+    return _drawn(traces, "Expected cost of the test window: reviews + missed fraud", "Alert threshold (score ≥)",
+                  f"Expected cost ({CURRENCY})", x={"range": [0, 1]}, y={"rangemode": "tozero", "tickformat": ",.0f"})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,23 +300,23 @@ def waterfall_figure(explanation: Explanation, kinds: Mapping[str, str] | None =
     hover.append(f"model output {explanation.output:+.3f} {explanation.units} = score {explanation.score:.1%}")
     measure = ["absolute"] + ["relative"] * (len(labels) - 2) + ["total"]
     total_text = f"{explanation.output:+.2f}" + (f" = {explanation.score:.1%}" if explanation.units == "log-odds" else "")
-    fig = go.Figure(go.Waterfall(
-        orientation="h", y=labels, x=values, measure=measure, base=0,
+    fig = Draft()
+    fig.add(
+        "waterfall", orientation="h", y=labels, x=values, measure=measure, base=0,
         increasing={"marker": {"color": VERMILLION}}, decreasing={"marker": {"color": BLUE}},
         totals={"marker": {"color": GREY}}, connector={"line": {"color": GREY, "width": 1}},
         text=[f"{values[0]:+.2f}"] + [f"{v:+.2f}" for v in values[1:-1]] + [total_text],
         textposition="outside", cliponaxis=False, hovertext=hover, hoverinfo="text",
-        customdata=[explanation.output] * len(labels)))
+        customdata=[explanation.output] * len(labels))
     running = np.cumsum([explanation.base, *values[1:-1]])
     low, high = min(0.0, float(running.min())), max(0.0, float(running.max()))
     pad = 0.12 * (high - low or 1.0)
-    fig = _style(fig, f"Why the score is {explanation.score:.1%}: contributions in {explanation.units}",
-                 f"Contribution to the model output ({explanation.units}); red raises the risk, blue lowers it",
-                 "", height=max(HEIGHT, 30 * len(labels) + 110))
-    fig.update_xaxes(range=[low - pad, high + pad], zeroline=True, zerolinecolor=GREY)
-    fig.update_yaxes(autorange="reversed")
-    fig.update_layout(showlegend=False)
-    return fig
+    _style(fig, f"Why the score is {explanation.score:.1%}: contributions in {explanation.units}",
+           f"Contribution to the model output ({explanation.units}); red raises the risk, blue lowers it",
+           "", height=max(HEIGHT, 30 * len(labels) + 110))
+    return fig.update({"showlegend": False}, x={"range": [low - pad, high + pad], "zeroline": True,
+                                                "zerolinecolor": GREY},
+                      y={"autorange": "reversed"}).figure()
 
 
 def waterfall_total(fig: go.Figure) -> float:
@@ -359,47 +336,47 @@ def timeline_figure(rows: pd.DataFrame, transaction_id: str, timezone: str) -> g
     frame["status"] = _label_status(frame["fraudulent_activity"]) if "fraudulent_activity" in frame else "unknown"
     detail = [c for c in ("transaction_type", "channel", "merchant_location") if c in frame]
     frame["detail"] = frame[detail].astype(str).agg(", ".join, axis=1) if detail else ""
-    fig = go.Figure()
+    fig = Draft()
     for status, colour, symbol in (("legitimate", LEGIT, "circle"), ("fraud", FRAUD, "x"),
                                    ("unknown", UNKNOWN, "circle-open")):
         part = frame[frame["status"] == status]
         if part.empty:
             continue
-        fig.add_trace(go.Scatter(
-            x=part["local_datetime"], y=part["transaction_amount"], mode="markers", name=status,
-            marker={"color": colour, "size": 9, "symbol": symbol},
+        fig.add(
+            "scatter", x=part["local_datetime"].to_numpy(), y=part["transaction_amount"].to_numpy(), mode="markers",
+            name=status, marker={"color": colour, "size": 9, "symbol": symbol},
             customdata=np.stack([part["transaction_id"], part["detail"]], axis=-1),
             hovertemplate="%{customdata[0]}<br>%{x|%Y-%m-%d %H:%M}<br>" + CURRENCY
-                          + " %{y:,.2f}<br>%{customdata[1]}<extra>" + status + "</extra>"))
+                          + " %{y:,.2f}<br>%{customdata[1]}<extra>" + status + "</extra>")
     this = frame[frame["transaction_id"] == transaction_id]
     if not this.empty:
-        fig.add_trace(go.Scatter(
-            x=this["local_datetime"], y=this["transaction_amount"], mode="markers", name="this transaction",
+        fig.add(
+            "scatter", x=this["local_datetime"].to_numpy(), y=this["transaction_amount"].to_numpy(), mode="markers",
+            name="this transaction",
             marker={"color": "rgba(0,0,0,0)", "size": 22, "symbol": "circle",
                     "line": {"color": BLACK, "width": 3}},
-            hovertemplate="this transaction<br>%{x|%Y-%m-%d %H:%M}<br>" + CURRENCY + " %{y:,.2f}<extra></extra>"))
-    fig = _style(fig, "The account's transactions around this one", f"Local time ({timezone})",
-                 f"Amount ({CURRENCY})")
-    fig.update_yaxes(rangemode="tozero", tickformat=",.0f")
-    return fig
+            hovertemplate="this transaction<br>%{x|%Y-%m-%d %H:%M}<br>" + CURRENCY + " %{y:,.2f}<extra></extra>")
+    _style(fig, "The account's transactions around this one", f"Local time ({timezone})", f"Amount ({CURRENCY})")
+    return fig.update(y={"rangemode": "tozero", "tickformat": ",.0f"}).figure()
 
 
 def dependence_figure(frame: pd.DataFrame, feature: str, description: str, units: str) -> go.Figure:
     """Feature value against its contribution for the sampled rows, frauds in another colour."""
-    fig = go.Figure()
+    fig = Draft()
     status = _label_status(frame["fraudulent_activity"])
     for name, colour, symbol, size in (("legitimate", LEGIT, "circle", 6), ("fraud", FRAUD, "x", 9),
                                        ("unknown", UNKNOWN, "circle-open", 6)):
         part = frame[status == name]
         if part.empty:
             continue
-        fig.add_trace(go.Scatter(
-            x=part["value"], y=part["contribution"], mode="markers", name=name,
+        fig.add(
+            "scatter", x=part["value"].to_numpy(), y=part["contribution"].to_numpy(), mode="markers", name=name,
             marker={"color": colour, "size": size, "symbol": symbol, "opacity": 0.7},
-            customdata=part["score"],
+            customdata=part["score"].to_numpy(),
             hovertemplate="value %{x:,.4g}<br>contribution %{y:+.3f}<br>score %{customdata:.1%}<extra>"
-                          + name + "</extra>"))
-    fig.add_hline(y=0, line={"color": GREY, "width": 1})
+                          + name + "</extra>")
+    fig.layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": 0, "y1": 0, "yref": "y",
+                             "line": {"color": GREY, "width": 1}}]
     values = frame["value"].dropna().to_numpy(dtype=float)
     x_title = f"{feature} (raw value)"
     if len(values) >= 20:
@@ -407,10 +384,9 @@ def dependence_figure(frame: pd.DataFrame, feature: str, description: str, units
         if high > low and values.max() - values.min() > 3 * (high - low):
             # A few extreme values would squeeze everything else against one edge.
             pad = 0.05 * (high - low)
-            fig.update_xaxes(range=[low - pad, high + pad])
+            fig.update(x={"range": [low - pad, high + pad]})
             x_title = f"{feature} (raw value; central 98% shown)"
-    fig = _style(fig, f"How '{_short(description, 70)}' moves the score", x_title, f"Contribution ({units})")
-    return fig
+    return _style(fig, f"How '{_short(description, 70)}' moves the score", x_title, f"Contribution ({units})").figure()
 
 
 def bands_text(bands: BootstrapBands) -> dict[str, str]:

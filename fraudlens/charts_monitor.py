@@ -14,7 +14,7 @@ from collections.abc import Collection, Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from fraudlens.charts import FRAUD, LEGIT, OKABE_ITO, SEQUENTIAL, UNKNOWN, _empty, _list, _style, _tz_label
+from fraudlens.charts import FRAUD, LEGIT, OKABE_ITO, SEQUENTIAL, UNKNOWN, Draft, _empty, _list, _style, _tz_label
 from fraudlens.monitor import STABLE, WATCH
 
 HEIGHT = 380
@@ -49,75 +49,75 @@ def _is_partial(frame: pd.DataFrame, partial: Collection) -> list[bool]:
     return [pd.Timestamp(w) in marked for w in pd.to_datetime(frame["week"])]
 
 
-def _line(fig: go.Figure, x: list, y: list, hollow: Sequence[bool], name: str, colour: str, *,
+def _line(fig: Draft, x: list, y: list, hollow: Sequence[bool], name: str, colour: str, *,
           width: float = 2, dash: str | None = None, hover: str, custom: list | None = None,
           yaxis: str = "y", meta: list | None = None, size: int = 7) -> None:
     """A line through every week, solid markers on complete weeks and hollow ones on partial
     weeks; the legend shows the line (the markers are extra traces of its legend group)."""
-    fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name, legendgroup=name, meta=meta, yaxis=yaxis,
-                             line={"color": colour, "width": width, "dash": dash}, hoverinfo="skip",
-                             connectgaps=False))
+    line = {"color": colour, "width": width} | ({"dash": dash} if dash else {})
+    fig.add("scatter", x=x, y=y, mode="lines", name=name, legendgroup=name, meta=meta, yaxis=yaxis, line=line,
+            hoverinfo="skip", connectgaps=False)
     for partial in (False, True):
         keep = [i for i, h in enumerate(hollow) if h == partial]
         if not keep:
             continue
-        fig.add_trace(go.Scatter(
-            x=[x[i] for i in keep], y=[y[i] for i in keep], mode="markers", name=name, legendgroup=name,
+        fig.add(
+            "scatter", x=[x[i] for i in keep], y=[y[i] for i in keep], mode="markers", name=name, legendgroup=name,
             showlegend=False, yaxis=yaxis, meta=meta,
             customdata=None if custom is None else [custom[i] for i in keep],
             marker={"color": "white" if partial else colour, "size": size, "line": {"color": colour, "width": 2},
                     "symbol": "circle"},  # white inside: hollow (an -open symbol would take the white)
-            hovertemplate=hover + (" — partial week" if partial else "") + "<extra></extra>"))
+            hovertemplate=hover + (" — partial week" if partial else "") + "<extra></extra>")
 
 
-def _bars(fig: go.Figure, x: list, y: list, hollow: Sequence[bool], name: str, colour: str, *, hover: str,
-          custom: list | None = None, text: list | None = None) -> None:
+def _bars(fig: Draft, x: list, y: list, hollow: Sequence[bool], name: str, colour: str, *, hover: str,
+          custom: list | None = None, text: list | None = None, **extra) -> None:
     """Bars of complete weeks, and hatched bars of partial weeks in the same legend group."""
     for partial in (False, True):
         keep = [i for i, h in enumerate(hollow) if h == partial]
         if not keep:
             continue
-        fig.add_trace(go.Bar(
-            x=[x[i] for i in keep], y=[y[i] for i in keep], name=name, legendgroup=name,
-            showlegend=not partial or all(hollow), marker_color=colour,
-            marker_pattern={"shape": "/", "fgcolor": "white", "size": 6, "solidity": 0.4} if partial else None,
+        pattern = {"pattern": {"shape": "/", "fgcolor": "white", "size": 6, "solidity": 0.4}} if partial else {}
+        fig.add(
+            "bar", x=[x[i] for i in keep], y=[y[i] for i in keep], name=name, legendgroup=name,
+            showlegend=not partial or all(hollow), marker={"color": colour, **pattern},
             customdata=None if custom is None else [custom[i] for i in keep],
             text=None if text is None else [text[i] for i in keep],
-            hovertemplate=hover + (" — partial week" if partial else "") + "<extra></extra>"))
+            hovertemplate=hover + (" — partial week" if partial else "") + "<extra></extra>", **extra)
 
 
-def _partial_key(fig: go.Figure, bars: bool = False) -> None:
+def _partial_key(fig: Draft, bars: bool = False) -> None:
     """A legend entry explaining how partial weeks look."""
     if bars:
-        fig.add_trace(go.Bar(x=[None], y=[None], name="partial week (hatched)", marker_color="#9CA3AF",
-                             marker_pattern={"shape": "/", "fgcolor": "white"}, hoverinfo="skip"))
+        fig.add("bar", x=[None], y=[None], name="partial week (hatched)",
+                marker={"color": "#9CA3AF", "pattern": {"shape": "/", "fgcolor": "white"}}, hoverinfo="skip")
     else:
-        fig.add_trace(go.Scatter(x=[None], y=[None], mode="markers", name="partial week (hollow)",
-                                 marker={"symbol": "circle", "color": "white", "size": 8,
-                                         "line": {"color": "#4B5563", "width": 2}}, hoverinfo="skip"))
+        fig.add("scatter", x=[None], y=[None], mode="markers", name="partial week (hollow)",
+                marker={"symbol": "circle", "color": "white", "size": 8, "line": {"color": "#4B5563", "width": 2}},
+                hoverinfo="skip")
 
 
-def _finish(fig: go.Figure, title: str, y_title: str, *, height: int, subtitle: str | None = None,
-            width: int = HALF_WIDTH, x_title: str | None = None) -> go.Figure:
+def _finish(fig: Draft, title: str, y_title: str, *, height: int, subtitle: str | None = None,
+            width: int = HALF_WIDTH, x_title: str | None = None) -> Draft:
     """The shared style, with the legend in a band between the title and the plot (below the
     plot it would collide with the week axis title), sized for ``width`` pixels."""
     _style(fig, title, x_title or "", y_title, height=height, subtitle=subtitle, legend=True)
-    names = [t.name for t in fig.data if t.showlegend is not False and t.name]
+    names = [t["name"] for t in fig.data if t.get("showlegend") is not False and t.get("name")]
     needed = sum(LEGEND_ITEM_PX + LEGEND_CHAR_PX * len(n) for n in names)
     rows = max(1, math.ceil(needed / max(width - 40, 200))) if names else 0
     top = (64 if subtitle else 44) + LEGEND_ROW_PX * rows + 8
-    fig.update_layout(
-        height=height + LEGEND_ROW_PX * rows,
-        margin={"t": top},
-        title={"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 10}},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0,
-                "bgcolor": "rgba(255, 255, 255, 0)", "font": {"size": 12}, "traceorder": "normal"},
-        showlegend=bool(names), hovermode="closest")
-    return fig
+    return fig.update({
+        "height": height + LEGEND_ROW_PX * rows,
+        "margin": {"t": top},
+        "title": {"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 10}},
+        "legend": {"orientation": "h", "yanchor": "bottom", "y": 1.02, "xanchor": "left", "x": 0.0,
+                   "bgcolor": "rgba(255, 255, 255, 0)", "font": {"size": 12}, "traceorder": "normal"},
+        "showlegend": bool(names), "hovermode": "closest"})
 
 
-def _week_axis(fig: go.Figure, tz: str) -> None:
-    fig.update_xaxes(title_text=f"Week starting Monday ({_tz_label(tz)})", type="date", tickformat="%d %b\n%Y")
+def _week_axis(fig: Draft, tz: str) -> Draft:
+    return fig.update(x={"title": {"text": f"Week starting Monday ({_tz_label(tz)})"}, "type": "date",
+                         "tickformat": "%d %b\n%Y"})
 
 
 def _log_ticks(low: float, high: float) -> tuple[list[float], list[str]]:
@@ -142,7 +142,7 @@ def score_figure(frame: pd.DataFrame, threshold: float | None = None, partial: C
     if frame.empty:
         return _empty(title, "No scored transactions yet.")
     x, hollow = _weeks(frame), _is_partial(frame, partial)
-    fig = go.Figure()
+    fig = Draft()
     rows = [int(n) for n in frame["rows"]]
     for column, name, colour in (("p99", "99th percentile", FRAUD), ("p90", "90th percentile", OKABE_ITO["orange"]),
                                  ("p50", "median", LEGIT)):
@@ -152,10 +152,10 @@ def score_figure(frame: pd.DataFrame, threshold: float | None = None, partial: C
     low = max(float(shown[shown > 0].min()) if (shown > 0).any() else SCORE_SHOWN_FLOOR, SCORE_SHOWN_FLOOR)
     has_threshold = threshold is not None and not math.isnan(threshold)
     if has_threshold:
-        fig.add_trace(go.Scatter(x=[x[0], x[-1]], y=[threshold, threshold], mode="lines",
-                                 name=f"alert threshold {threshold:.4g}",
-                                 line={"color": OKABE_ITO["black"], "dash": "dash", "width": 1.5},
-                                 hovertemplate=f"alert threshold {threshold:.4g}<extra></extra>"))
+        fig.add("scatter", x=[x[0], x[-1]], y=[threshold, threshold], mode="lines",
+                name=f"alert threshold {threshold:.4g}",
+                line={"color": OKABE_ITO["black"], "dash": "dash", "width": 1.5},
+                hovertemplate=f"alert threshold {threshold:.4g}<extra></extra>")
         low = min(low, threshold)
     if any(hollow):
         _partial_key(fig)
@@ -163,8 +163,8 @@ def score_figure(frame: pd.DataFrame, threshold: float | None = None, partial: C
             subtitle=None if has_threshold else "No live alert threshold for this version yet (Thresholds page).")
     _week_axis(fig, tz)
     ticks, text = _log_ticks(low, 1.0)
-    fig.update_yaxes(type="log", tickvals=ticks, ticktext=text, range=[math.log10(ticks[0]), 0.05])
-    return fig
+    return fig.update(y={"type": "log", "tickvals": ticks, "ticktext": text,
+                         "range": [math.log10(ticks[0]), 0.05]}).figure()
 
 
 def psi_figure(frame: pd.DataFrame, variables: Sequence[str] | None = None,
@@ -181,7 +181,7 @@ def psi_figure(frame: pd.DataFrame, variables: Sequence[str] | None = None,
         return _empty(title, "No PSI to show.")
     present = set(rows["variable"])
     names = list(dict.fromkeys(rows["variable"])) if variables is None else [v for v in variables if v in present]
-    fig = go.Figure()
+    fig = Draft()
     features = iter(FEATURE_COLOURS * 3)
     for variable in names:
         part = rows[rows["variable"] == variable].sort_values("week")
@@ -202,24 +202,25 @@ def psi_figure(frame: pd.DataFrame, variables: Sequence[str] | None = None,
             subtitle=f"Against the training window. Under {PSI_SHOWN_FLOOR:g} drawn at {PSI_SHOWN_FLOOR:g}.")
     _week_axis(fig, tz)
     ticks, text = _log_ticks(PSI_SHOWN_FLOOR, top)
-    fig.update_yaxes(type="log", tickvals=ticks + [WATCH], ticktext=text + [f"{WATCH:g}"],
-                     range=[math.log10(PSI_SHOWN_FLOOR), math.log10(top)])
-    return fig
+    return fig.update(y={"type": "log", "tickvals": ticks + [WATCH], "ticktext": text + [f"{WATCH:g}"],
+                         "range": [math.log10(PSI_SHOWN_FLOOR), math.log10(top)]}).figure()
 
 
-def _bands(fig: go.Figure, rows: pd.DataFrame, top: float) -> None:
+def _bands(fig: Draft, rows: pd.DataFrame, top: float) -> None:
     """Shaded bands (layout shapes, named on the right) and the 0.1 and 0.25 lines (traces, so
     they have legend entries)."""
     for band, low, high in (("stable", PSI_SHOWN_FLOOR, STABLE), ("watch", STABLE, WATCH), ("act", WATCH, top)):
-        fig.add_hrect(y0=low, y1=high, fillcolor=BAND_FILLS[band], line_width=0, layer="below", name=band)
+        fig.layout.setdefault("shapes", []).append({
+            "type": "rect", "x0": 0, "x1": 1, "xref": "x domain", "y0": low, "y1": high, "yref": "y",
+            "fillcolor": BAND_FILLS[band], "line": {"width": 0}, "layer": "below", "name": band})
         # Named at the band's middle on the log axis (annotations take log10 positions there).
-        fig.add_annotation(x=1.0, xref="paper", xanchor="right", y=(math.log10(low) + math.log10(high)) / 2,
-                           yref="y", text=band, showarrow=False, font={"size": 11, "color": "#4B5563"})
+        fig.annotate(x=1.0, xref="paper", xanchor="right", y=(math.log10(low) + math.log10(high)) / 2,
+                     yref="y", text=band, showarrow=False, font={"size": 11, "color": "#4B5563"})
     first, last = _weeks(rows.sort_values("week").iloc[[0, -1]])
     for value, name, colour in ((STABLE, f"{STABLE:g}: watch above", OKABE_ITO["orange"]),
                                 (WATCH, f"{WATCH:g}: act above", FRAUD)):
-        fig.add_trace(go.Scatter(x=[first, last], y=[value, value], mode="lines", name=name, meta=["band"],
-                                 line={"color": colour, "dash": "dot", "width": 1.5}, hoverinfo="skip"))
+        fig.add("scatter", x=[first, last], y=[value, value], mode="lines", name=name, meta=["band"],
+                line={"color": colour, "dash": "dot", "width": 1.5}, hoverinfo="skip")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,7 +235,7 @@ def alerts_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "Amer
     if frame.empty:
         return _empty(title, "No alerts raised yet.")
     x, hollow = _weeks(frame), _is_partial(frame, partial)
-    fig = go.Figure()
+    fig = Draft()
     for column, name, colour in STATUS_BARS:
         _bars(fig, x, _list(frame[column]), hollow, name, colour, hover=f"week of %{{x|%Y-%m-%d}}<br>{name}: %{{y:,}}")
     resolved = [int(c) + int(f) for c, f in zip(frame["confirmed"], frame["false_positive"])]
@@ -245,11 +246,11 @@ def alerts_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "Amer
     _finish(fig, title, "Alerts per week (transactions)", height=height,
             subtitle="Precision = confirmed fraud ÷ resolved alerts.")
     _week_axis(fig, tz)
-    fig.update_layout(barmode="stack", yaxis={"tickformat": ",.0f", "rangemode": "tozero"},
-                      yaxis2={"title": {"text": "Precision (%)"}, "overlaying": "y", "side": "right",
-                              "range": [0, 1.05], "tickvals": [0, 0.25, 0.5, 0.75, 1.0], "tickformat": ".0%",
-                              "showgrid": False, "automargin": True, "showline": True, "linecolor": "#9CA3AF"})
-    return fig
+    return fig.update({"barmode": "stack", "yaxis": {"tickformat": ",.0f", "rangemode": "tozero"},
+                       "yaxis2": {"title": {"text": "Precision (%)"}, "overlaying": "y", "side": "right",
+                                  "range": [0, 1.05], "tickvals": [0, 0.25, 0.5, 0.75, 1.0], "tickformat": ".0%",
+                                  "showgrid": False, "automargin": True, "showline": True,
+                                  "linecolor": "#9CA3AF"}}).figure()
 
 
 def money_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "America/Lima",
@@ -260,7 +261,7 @@ def money_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "Ameri
     if frame.empty:
         return _empty(title, "No alerts raised yet.")
     x, hollow = _weeks(frame), _is_partial(frame, partial)
-    fig = go.Figure()
+    fig = Draft()
     _bars(fig, x, _list(frame["money_caught"]), hollow, "caught (confirmed fraud)", CAUGHT,
           hover="week of %{x|%Y-%m-%d}<br>caught PEN %{y:,.2f}")
     _line(fig, x, _list(frame["expected_loss"]), hollow, "expected loss of all alerts", "#4B5563", dash="dot",
@@ -268,9 +269,7 @@ def money_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "Ameri
     if any(hollow):
         _partial_key(fig, bars=True)
     _finish(fig, title, "PEN per week", height=height, subtitle="Expected loss = score × amount of each alert.")
-    _week_axis(fig, tz)
-    fig.update_yaxes(tickformat=",.0f", rangemode="tozero")
-    return fig
+    return _week_axis(fig, tz).update(y={"tickformat": ",.0f", "rangemode": "tozero"}).figure()
 
 
 def maturity_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "America/Lima",
@@ -283,19 +282,18 @@ def maturity_figure(frame: pd.DataFrame, partial: Collection = (), tz: str = "Am
     share = frame["unknown_share"].astype(float)
     custom = [[int(u), int(n)] for u, n in zip(frame["unknown"], frame["rows"])]
     text = [f"{s:.0%}" if s >= 0.005 or s == 0 else "<1%" for s in share]
-    fig = go.Figure()
+    fig = Draft()
     _bars(fig, x, _list(share), hollow, "labels unknown", OKABE_ITO["sky_blue"], custom=custom,
           text=text, hover=("week of %{x|%Y-%m-%d}<br>%{y:.1%} unknown: %{customdata[0]:,} of "
-                            "%{customdata[1]:,} transactions"))
-    fig.update_traces(textposition="outside", cliponaxis=False, textfont={"size": 10, "color": "#4B5563"})
+                            "%{customdata[1]:,} transactions"),
+          textposition="outside", cliponaxis=False, textfont={"size": 10, "color": "#4B5563"})
     if any(hollow):
         _partial_key(fig, bars=True)
     _finish(fig, title, "Unlabelled (% of transactions)", height=height,
             subtitle="Recent weeks look better than they are until their frauds are reported.")
     _week_axis(fig, tz)
     top = float(share.max()) if share.notna().any() else 0.0
-    fig.update_yaxes(tickformat=".0%", range=[0, max(0.1, top * 1.25)])
-    return fig
+    return fig.update(y={"tickformat": ".0%", "range": [0, max(0.1, top * 1.25)]}).figure()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -323,23 +321,20 @@ def ingest_figure(history: pd.DataFrame, tz: str = "America/Lima", height: int =
         return _empty(title, "No ingest recorded.")
     labels = ingest_labels(history, tz)
     x = [labels[str(i)] for i in history["ingest_id"]]
-    fig = go.Figure()
+    fig = Draft()
     custom = [[m, s, r or "-"] for m, s, r in zip(history["mode"], history["sources"], history["top_reject_reason"])]
-    fig.add_trace(go.Bar(x=x, y=_list(history["loaded"]), name="loaded", marker_color=LEGIT, customdata=custom,
-                         hovertemplate=("%{x}<br>%{y:,} rows loaded (%{customdata[0]})<br>%{customdata[1]}"
-                                        "<extra></extra>")))
-    fig.add_trace(go.Bar(
-        x=x, y=_list(history["rejected"]), name="rejected", marker_color=FRAUD, customdata=custom,
+    fig.add("bar", x=x, y=_list(history["loaded"]), name="loaded", marker={"color": LEGIT}, customdata=custom,
+            hovertemplate="%{x}<br>%{y:,} rows loaded (%{customdata[0]})<br>%{customdata[1]}<extra></extra>")
+    fig.add(
+        "bar", x=x, y=_list(history["rejected"]), name="rejected", marker={"color": FRAUD}, customdata=custom,
         text=["" if pd.isna(s) else f"{s:.1%} rejected" for s in history["reject_share"]], textposition="outside",
         cliponaxis=False, textfont={"size": 11, "color": "#4B5563"},
-        hovertemplate="%{x}<br>%{y:,} rows rejected<br>most common reason: %{customdata[2]}<extra></extra>"))
+        hovertemplate="%{x}<br>%{y:,} rows rejected<br>most common reason: %{customdata[2]}<extra></extra>")
     _finish(fig, title, "Rows per ingest (transactions)", height=height,
             x_title=f"Ingest (oldest first, {_tz_label(tz)})")
     top = float((history["loaded"] + history["rejected"]).max() or 1)
-    fig.update_layout(barmode="stack", bargap=0.5 if len(history) < 3 else 0.25)
-    fig.update_xaxes(type="category")
-    fig.update_yaxes(tickformat=",.0f", range=[0, top * 1.15])
-    return fig
+    return fig.update({"barmode": "stack", "bargap": 0.5 if len(history) < 3 else 0.25}, x={"type": "category"},
+                      y={"tickformat": ",.0f", "range": [0, top * 1.15]}).figure()
 
 
 def nulls_figure(nulls: pd.DataFrame, labels: Mapping[str, str] | None = None, height: int | None = None) -> go.Figure:
@@ -357,14 +352,13 @@ def nulls_figure(nulls: pd.DataFrame, labels: Mapping[str, str] | None = None, h
     names = [(labels or {}).get(str(i), str(i)) for i in ingests]
     z = [[None if pd.isna(v) else float(v) for v in row] for row in table.to_numpy()]
     text = [["" if v is None else (f"{v:.1%}" if v else "0") for v in row] for row in z]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=names, y=columns, text=text, texttemplate="%{text}", textfont={"size": 12},
+    fig = Draft()
+    fig.add(
+        "heatmap", z=z, x=names, y=columns, text=text, texttemplate="%{text}", textfont={"size": 12},
         colorscale=SEQUENTIAL, zmin=0, zmax=max(0.05, max((v for r in z for v in r if v is not None), default=0.0)),
         customdata=[[None if pd.isna(c) else int(c) for c in row] for row in counts.to_numpy()], xgap=2, ygap=2,
         colorbar={"title": {"text": "Empty (%)", "side": "right"}, "tickformat": ".0%", "thickness": 14},
-        hovertemplate="%{y} in %{x}<br>%{z:.2%} empty (%{customdata:,} rows)<extra></extra>"))
+        hovertemplate="%{y} in %{x}<br>%{z:.2%} empty (%{customdata:,} rows)<extra></extra>")
     _style(fig, title, "Ingest (oldest first)", "Column", height=height or max(260, 120 + 26 * len(columns)),
            subtitle="Share of the rows each ingest loaded that have no value in the column.")
-    fig.update_xaxes(type="category", showgrid=False)
-    fig.update_yaxes(type="category", showgrid=False)
-    return fig
+    return fig.update(x={"type": "category", "showgrid": False}, y={"type": "category", "showgrid": False}).figure()
