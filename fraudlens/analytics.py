@@ -24,7 +24,7 @@ import logging
 import math
 import numbers
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
@@ -44,6 +44,7 @@ LABELS = ("all", "fraud", "legit", "unknown")
 GRAINS = ("day", "week")
 SEGMENT_COLUMNS = ("channel", "transaction_type", "account_type", "merchant_location")
 ENTITY_COLUMNS = ("merchant_id", "account_id")
+FILTER_COLUMNS = {"channels": "channel", "types": "transaction_type", "regions": "merchant_location"}
 SORT_COLUMNS = (
     "transaction_datetime", "transaction_amount", "transaction_id", "account_id", "merchant_id",
     "channel", "transaction_type", "account_type", "merchant_location", "account_balance",
@@ -210,11 +211,14 @@ class LocalZone:
 
     ``derived`` names the values (keys of DERIVED_TYPES) the queried table holds as columns
     (see :func:`derived_columns`); SQL builders read those instead of computing them per row.
+    ``enums`` gives, for the filter columns the queried table stores as ENUM, their values in
+    code order (see :meth:`Store.enum_values`).
     """
 
     name: str
     offset_seconds: int | None = None
     derived: frozenset[str] = frozenset()
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
 
 @functools.lru_cache(maxsize=64)
@@ -303,11 +307,10 @@ def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
     if filters.date_until:
         end = local_day_start_utc(filters.date_until + timedelta(days=1), zone.name)
         clauses.append(f"{ts} < {p.bind('utc_until', end)}")
-    for name, column in (("channels", "channel"), ("types", "transaction_type"),
-                         ("regions", "merchant_location")):
+    for name, column in FILTER_COLUMNS.items():
         values = getattr(filters, name)
         if values:
-            clauses.append(f"list_contains({p.bind(name, list(values))}, {_col(column)})")
+            clauses.append(_one_of(p, name, column, values, dict(zone.enums).get(column)))
     amount = _col("transaction_amount")
     if filters.amount_min is not None:
         clauses.append(f"{amount} >= {p.bind('amount_min', filters.amount_min)}")
@@ -317,6 +320,15 @@ def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
     clauses += {"all": [], "fraud": [f"{label}"], "legit": [f"NOT {label}"],
                 "unknown": [f"{label} IS NULL"]}[filters.label]
     return clauses
+
+
+def _one_of(p: _Params, name: str, column: str, values: Sequence[str], enum: Sequence[str] | None) -> str:
+    """``column`` is one of ``values``: several values on an ENUM column compare its codes (see
+    :meth:`Store.enum_values`); one value is an equality DuckDB pushes into the scan."""
+    if enum is None or len(values) == 1:
+        return f"list_contains({p.bind(name, list(values))}, {_col(column)})"
+    codes = sorted({enum.index(v) for v in values if v in enum})
+    return f"enum_code({_col(column)}) IN ({', '.join(map(str, codes))})" if codes else "false"
 
 
 def _where_sql(clauses: list[str]) -> str:
@@ -531,7 +543,9 @@ def _query_analytics(store: Store, name: str, dataset: str, zone: LocalZone, bui
     def on(table: str) -> tuple[str, dict]:
         have = store.derived_columns(dataset, table)
         usable = frozenset(k for k, sql in have.items() if wanted.get(k) == sql)
-        return build(table, replace(zone, derived=usable))
+        enums = tuple((c, values) for c in FILTER_COLUMNS.values()
+                      if (values := store.enum_values(dataset, table, c)) is not None)
+        return build(table, replace(zone, derived=usable, enums=enums))
 
     return store.query_analytics(name, dataset, on, rows=rows, derived=wanted)
 

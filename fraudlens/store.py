@@ -164,6 +164,7 @@ class Store:
         self._versions: dict[str, int] = {}
         self._parts: dict[str, tuple[str, ...]] = {}  # a dataset deleted and made again restarts its versions
         self._hot: dict[str, _Hot] = {}
+        self._enum_values: dict[tuple[str, int, str], tuple[str, ...]] = {}
         self._lock = threading.Lock()  # guards _versions, _hot and view changes
         self._build_lock = threading.Lock()  # one analytics table built at a time
 
@@ -226,6 +227,29 @@ class Store:
         if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
             return frozenset()
         return frozenset(hot.enums)
+
+    def enum_values(self, dataset: str, table: str, column: str) -> tuple[str, ...] | None:
+        """The values of ``column`` in ENUM code order when ``table`` stores it as ENUM, else None.
+
+        A filter on several values of a column compares codes instead of text: DuckDB pushes one
+        value into the scan, but evaluates a list of values row by row as text (a third slower).
+        """
+        hot = self._current_hot(dataset)
+        if hot is None or not hot.built or hot_name(dataset, hot.version) != table or column not in hot.enums:
+            return None
+        key = (dataset, hot.version, column)
+        with self._lock:
+            found = self._enum_values.get(key)
+        if found is None:
+            rows = self.query_rows(f"values of {column}",
+                                   f"SELECT unnest(enum_range(NULL::{hot_name(dataset, hot.version, column)}))")
+            found = tuple(value for (value,) in rows)
+            with self._lock:
+                stale = [k for k in self._enum_values if k[0] == dataset and k[1] != hot.version]
+                for k in stale:
+                    del self._enum_values[k]
+                self._enum_values[key] = found
+        return found
 
     def fraud_rows(self, dataset: str, table: str) -> str:
         """The table of ``table``'s labelled-fraud rows when ``table`` is the dataset's analytics

@@ -556,7 +556,9 @@ def both(built):
 
 
 @pytest.mark.parametrize("f", [*FILTER_CASES, Filters(regions=["Nowhere"]),
-                               Filters(date_from=date(2025, 2, 20), date_until=date(2025, 3, 1))])
+                               Filters(date_from=date(2025, 2, 20), date_until=date(2025, 3, 1)),
+                               Filters(channels=["online", "Nowhere"], types=("purchase", "transfer")),
+                               Filters(regions=["Nowhere", "Atlantis"])])
 def test_the_analytics_table_gives_the_parquet_answers(both, f):
     hot, parquet = both["analytics_table"], both["parquet"]
     assert hot.analytics_table("d").startswith('"hot_d_v')
@@ -732,6 +734,26 @@ def test_builders_read_derived_columns_only_when_the_table_has_them():
         assert "to_seconds" not in build(stored)[0] and "tz_offset" not in build(stored)[1]
     assert "log10" not in an.amount_distribution_sql("t", stored, Filters())[0]
     assert "log10" in an.amount_distribution_sql("t", plain, Filters())[0]
+
+
+def test_several_values_of_an_enum_column_are_compared_by_code():
+    zone = LocalZone(TZ, -18000, enums=(("channel", ("atm", "online", "pos")),))
+    sql, params = an.count_sql("t", zone, Filters(channels=["pos", "atm", "Nowhere"]), None)
+    assert 'enum_code("channel") IN (0, 2)' in sql and "channels" not in params
+    assert "false" in an.count_sql("t", zone, Filters(channels=["Nowhere", "Atlantis"]), None)[0]
+    one = an.count_sql("t", zone, Filters(channels=["pos"]), None)  # an equality DuckDB pushes into the scan
+    assert "enum_code" not in one[0] and one[1]["channels"] == ["pos"]
+    plain = an.count_sql("t", LocalZone(TZ, -18000), Filters(channels=["pos", "atm"]), None)
+    assert "enum_code" not in plain[0] and sorted(plain[1]["channels"]) == ["atm", "pos"]
+
+
+def test_the_store_names_enum_values_of_its_analytics_table_only(both):
+    hot, parquet = both["analytics_table"], both["parquet"]
+    table = hot.analytics_table("d")
+    values = hot.enum_values("d", table, "channel")
+    assert values == tuple(sorted(an.filter_options(hot, "d").channels))
+    assert hot.enum_values("d", table, "transaction_amount") is None
+    assert parquet.enum_values("d", parquet.analytics_table("d"), "channel") is None
 
 
 def test_filter_options_follow_a_new_version_and_a_dataset_made_again(tmp_path):
