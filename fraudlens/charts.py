@@ -107,6 +107,9 @@ class Draft:
     def annotate(self, **props: Any) -> None:
         self.layout.setdefault("annotations", []).append(props)
 
+    def shape(self, **props: Any) -> None:
+        self.layout.setdefault("shapes", []).append(props)
+
     def figure(self) -> go.Figure:
         return go.Figure({"data": self.data, "layout": self.layout})
 

@@ -375,8 +375,7 @@ def dependence_figure(frame: pd.DataFrame, feature: str, description: str, units
             customdata=part["score"].to_numpy(),
             hovertemplate="value %{x:,.4g}<br>contribution %{y:+.3f}<br>score %{customdata:.1%}<extra>"
                           + name + "</extra>")
-    fig.layout["shapes"] = [{"type": "line", "x0": 0, "x1": 1, "xref": "x domain", "y0": 0, "y1": 0, "yref": "y",
-                             "line": {"color": GREY, "width": 1}}]
+    fig.shape(type="line", x0=0, x1=1, xref="x domain", y0=0, y1=0, yref="y", line={"color": GREY, "width": 1})
     values = frame["value"].dropna().to_numpy(dtype=float)
     x_title = f"{feature} (raw value)"
     if len(values) >= 20:

@@ -210,9 +210,8 @@ def _bands(fig: Draft, rows: pd.DataFrame, top: float) -> None:
     """Shaded bands (layout shapes, named on the right) and the 0.1 and 0.25 lines (traces, so
     they have legend entries)."""
     for band, low, high in (("stable", PSI_SHOWN_FLOOR, STABLE), ("watch", STABLE, WATCH), ("act", WATCH, top)):
-        fig.layout.setdefault("shapes", []).append({
-            "type": "rect", "x0": 0, "x1": 1, "xref": "x domain", "y0": low, "y1": high, "yref": "y",
-            "fillcolor": BAND_FILLS[band], "line": {"width": 0}, "layer": "below", "name": band})
+        fig.shape(type="rect", x0=0, x1=1, xref="x domain", y0=low, y1=high, yref="y", fillcolor=BAND_FILLS[band],
+                  line={"width": 0}, layer="below", name=band)
         # Named at the band's middle on the log axis (annotations take log10 positions there).
         fig.annotate(x=1.0, xref="paper", xanchor="right", y=(math.log10(low) + math.log10(high)) / 2,
                      yref="y", text=band, showarrow=False, font={"size": 11, "color": "#4B5563"})
