@@ -25,7 +25,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +152,9 @@ class _Hot:
     built: bool
     derived: tuple[tuple[str, str], ...] = ()  # (name, SQL) of the columns added at build
     enums: tuple[str, ...] = ()  # the columns stored as ENUM
+    # column -> its ENUM values in code order, read when first asked for; dropped with the record,
+    # so a dataset made again (its versions restart) never sees the old table's values
+    enum_values: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
 
 
 class Store:
@@ -164,7 +167,6 @@ class Store:
         self._versions: dict[str, int] = {}
         self._parts: dict[str, tuple[str, ...]] = {}  # a dataset deleted and made again restarts its versions
         self._hot: dict[str, _Hot] = {}
-        self._enum_values: dict[tuple[str, int, str], tuple[str, ...]] = {}
         self._lock = threading.Lock()  # guards _versions, _hot and view changes
         self._build_lock = threading.Lock()  # one analytics table built at a time
 
@@ -237,18 +239,14 @@ class Store:
         hot = self._current_hot(dataset)
         if hot is None or not hot.built or hot_name(dataset, hot.version) != table or column not in hot.enums:
             return None
-        key = (dataset, hot.version, column)
         with self._lock:
-            found = self._enum_values.get(key)
+            found = hot.enum_values.get(column)
         if found is None:
             rows = self.query_rows(f"values of {column}",
                                    f"SELECT unnest(enum_range(NULL::{hot_name(dataset, hot.version, column)}))")
             found = tuple(value for (value,) in rows)
             with self._lock:
-                stale = [k for k in self._enum_values if k[0] == dataset and k[1] != hot.version]
-                for k in stale:
-                    del self._enum_values[k]
-                self._enum_values[key] = found
+                hot.enum_values[column] = found
         return found
 
     def fraud_rows(self, dataset: str, table: str) -> str:

@@ -756,6 +756,27 @@ def test_the_store_names_enum_values_of_its_analytics_table_only(both):
     assert parquet.enum_values("d", parquet.analytics_table("d"), "channel") is None
 
 
+def test_filters_on_several_values_follow_a_dataset_made_again(tmp_path):
+    """ENUM codes belong to one table: the dataset made again under the same name and version has
+    other channels (so other codes), and a filter on two of them still counts the right rows."""
+    cfg = _settings(tmp_path / "home", TZ)
+    store = Store(cfg)
+    wanted = Filters(channels=["online", "pos"])
+    for channels in (["atm", "branch", "mobile", "online", "pos"], ["atm", "online", "pos"]):
+        source = tmp_path / "tx.parquet"
+        synth.generate(source, 600, seed=5, start=START, days=5)
+        frame = pd.read_parquet(source)
+        frame = frame[frame["channel"].isin(channels)]
+        frame.to_parquet(source)
+        ingest.ingest([source], "d", cfg=cfg, mode="replace")
+        assert datasets.read(cfg.home, "d").version == 1
+        assert store.enum_values("d", an.prepare(store, "d"), "channel") == tuple(channels)
+        expected = int(frame["channel"].isin(wanted.channels).sum())
+        assert an.count_matching(store, "d", wanted).transactions == expected
+        datasets.delete(cfg.home, "d")
+    store.close()
+
+
 def test_filter_options_follow_a_new_version_and_a_dataset_made_again(tmp_path):
     """Options are kept per version and part files: an append, or the dataset deleted and
     ingested again under the same name (same version number), is scanned afresh."""
