@@ -164,16 +164,17 @@ def page_times(browser, server: Server, repeat: int) -> dict:
 
 
 def new_tab_time(context, server: Server, title: str, path: str, charts: int | None) -> float:
-    """The page by URL in a new tab of a context that has shown the app: a new session (its own
-    state empty, the server's caches as they are), the app's scripts from the browser's cache (a
-    user's first visit of the day, as against ``cold``: a browser that has never loaded them)."""
+    """The page by URL in a new tab of a context that has shown the app: a new session, the app's
+    scripts from the browser's cache (as against ``cold``: a browser that has never loaded them).
+    A best case: the page's cold and warm visits have just filled the server's caches."""
     tab = context.new_page()
-    started = time.perf_counter()
-    tab.goto(f"{server.url}/{path}")
-    wait_interactive(tab, title, charts)
-    seconds = time.perf_counter() - started
-    tab.close()
-    return seconds
+    try:
+        started = time.perf_counter()
+        tab.goto(f"{server.url}/{path}")
+        wait_interactive(tab, title, charts)
+        return time.perf_counter() - started
+    finally:
+        tab.close()
 
 
 def menu(page, title: str) -> None:
@@ -378,8 +379,8 @@ def write(result: dict) -> None:
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     lines = [f"# Browser timings, {result['rows']:,} rows ({result['date']}, {result['cores']} cores)", "",
              "Cold: a new browser context opens the page's URL (no cached scripts). New tab: the same in a new "
-             "tab of a context that has shown the app (a new session; the scripts from the browser's cache). "
-             "Warm: later visits through the sidebar menu.", "",
+             "tab of a context that has shown the app (a new session; the scripts from the browser's cache; "
+             "the server's caches filled by the visits before). Warm: later visits through the sidebar menu.", "",
              "| page | cold s | new tab s | warm median s | warm max s | server RSS peak so far MB |",
              "|---|---|---|---|---|---|"]
     lines += [f"| {t} | {r['cold_s']} | {r.get('new_tab_s', '')} | {r['warm_median_s']} | {r['warm_max_s']} | "

@@ -86,11 +86,9 @@ class Draft:
         self.data: list[dict] = []
         self.layout: dict = {}
 
-    def add(self, kind: str, **props: Any) -> dict:
+    def add(self, kind: str, **props: Any) -> None:
         """Append a trace of type ``kind``; properties given as None are left unset."""
-        trace = {"type": kind, **{k: v for k, v in props.items() if v is not None}}
-        self.data.append(trace)
-        return trace
+        self.data.append({"type": kind, **{k: v for k, v in props.items() if v is not None}})
 
     def update(self, layout: Mapping[str, Any] | None = None, *, x: Mapping[str, Any] | None = None,
                y: Mapping[str, Any] | None = None) -> Draft:
@@ -99,16 +97,16 @@ class Draft:
         changes = dict(layout or {})
         for letter, axis in (("x", x), ("y", y)):
             if axis is not None:
-                names = {f"{letter}axis", *(k for k in self.layout if re.fullmatch(f"{letter}axis\\d+", k))}
+                names = {f"{letter}axis", *(k for k in {*self.layout, *changes} if re.fullmatch(f"{letter}axis\\d+", k))}
                 changes.update({name: _merged(changes.get(name, {}), axis) for name in names})
         self.layout = _merged(self.layout, changes)
         return self
 
     def annotate(self, **props: Any) -> None:
-        self.layout.setdefault("annotations", []).append(props)
+        self.layout["annotations"] = [*self.layout.get("annotations", []), props]
 
     def shape(self, **props: Any) -> None:
-        self.layout.setdefault("shapes", []).append(props)
+        self.layout["shapes"] = [*self.layout.get("shapes", []), props]
 
     def figure(self) -> go.Figure:
         return go.Figure({"data": self.data, "layout": self.layout})

@@ -136,18 +136,17 @@ def importance_figure(frame: pd.DataFrame, value: str, title: str, x_title: str,
 # Thresholds page
 
 
-def _drawn(traces: list[dict], title: str, x_title: str, y_title: str, height: int = HEIGHT, *,
+def _drawn(fig: Draft, title: str, x_title: str, y_title: str, height: int = HEIGHT, *,
            x: Mapping[str, Any] | None = None, y: Mapping[str, Any] | None = None,
            layout: Mapping[str, Any] | None = None) -> go.Figure:
-    """``traces`` styled, with ``x``/``y`` merged into the axes and ``layout`` into the layout."""
-    fig = Draft()
-    fig.data.extend(traces)
+    """``fig`` styled, with ``x``/``y`` merged into the axes and ``layout`` into the layout."""
     return _style(fig, title, x_title, y_title, height).update(layout, x=x, y=y).figure()
 
 
-def _marker(x: float, y: float, colour: str, size: int, name: str, hover: str, symbol: str = "diamond") -> dict:
-    return {"type": "scatter", "x": [x], "y": [y], "mode": "markers", "name": name, "hovertemplate": hover,
-            "marker": {"color": colour, "size": size, "symbol": symbol, "line": {"color": BLACK, "width": 1}}}
+def _marker(fig: Draft, x: float, y: float, colour: str, size: int, name: str, hover: str,
+            symbol: str = "diamond") -> None:
+    fig.add("scatter", x=[x], y=[y], mode="markers", name=name, hovertemplate=hover,
+            marker={"color": colour, "size": size, "symbol": symbol, "line": {"color": BLACK, "width": 1}})
 
 
 def _threshold_line(threshold: float) -> dict:
@@ -159,46 +158,46 @@ def _threshold_line(threshold: float) -> dict:
                              "font": {"color": VERMILLION}}]}
 
 
-def _line(curve: pd.DataFrame, x: str, y: str, name: str, colour: str, hover: str, dash: str | None = None,
-          **extra: Any) -> dict:
+def _curve(fig: Draft, curve: pd.DataFrame, x: str, y: str, name: str, colour: str, hover: str,
+           dash: str | None = None, **extra: Any) -> None:
+    """One column of the threshold curve against another, as a line."""
     line = {"color": colour, "width": 2.5} | ({"dash": dash} if dash else {})
-    return {"type": "scatter", "x": curve[x].to_numpy(), "y": curve[y].to_numpy(), "mode": "lines", "name": name,
-            "line": line, "hovertemplate": hover, **extra}
+    fig.add("scatter", x=curve[x].to_numpy(), y=curve[y].to_numpy(), mode="lines", name=name, line=line,
+            hovertemplate=hover, **extra)
 
 
 def threshold_pr_figure(curve: pd.DataFrame, point: OperatingPoint) -> go.Figure:
     """The precision-recall curve of the table, with the current operating point marked."""
-    traces = [_line(curve, "recall", "precision", "all thresholds", BLUE,
-                    "threshold %{customdata:.4f}<br>recall %{x:.1%}<br>precision %{y:.1%}<extra></extra>",
-                    customdata=curve["threshold"].to_numpy())]
+    fig = Draft()
+    _curve(fig, curve, "recall", "precision", "all thresholds", BLUE,
+           "threshold %{customdata:.4f}<br>recall %{x:.1%}<br>precision %{y:.1%}<extra></extra>",
+           customdata=curve["threshold"].to_numpy())
     if not math.isnan(point.precision) and not math.isnan(point.recall):
-        traces.append(_marker(point.recall, point.precision, VERMILLION, 14, "current threshold",
-                              f"threshold {point.threshold:.4f}<br>recall %{{x:.1%}}<br>precision %{{y:.1%}}"
-                              "<extra></extra>"))
-    return _drawn(traces, "Precision vs recall, current threshold marked", "Recall: share of frauds caught (%)",
+        _marker(fig, point.recall, point.precision, VERMILLION, 14, "current threshold",
+                f"threshold {point.threshold:.4f}<br>recall %{{x:.1%}}<br>precision %{{y:.1%}}<extra></extra>")
+    return _drawn(fig, "Precision vs recall, current threshold marked", "Recall: share of frauds caught (%)",
                   "Precision: share of alerts that are fraud (%)", x=PERCENT_AXIS, y=PERCENT_AXIS)
 
 
 def threshold_metrics_figure(curve: pd.DataFrame, point: OperatingPoint,
                              bands: BootstrapBands | None = None) -> go.Figure:
     """Precision, recall and F1 against the threshold; bootstrap intervals at the current one."""
-    traces = [_line(curve, "threshold", column, column if column != "f1" else "F1", colour,
-                    "threshold %{x:.4f}<br>" + column + " %{y:.1%}<extra></extra>", dash)
-              for column, colour, dash in (("precision", BLUE, "solid"), ("recall", ORANGE, "solid"),
-                                           ("f1", GREEN, "dot"))]
+    fig = Draft()
+    for column, colour, dash in (("precision", BLUE, "solid"), ("recall", ORANGE, "solid"), ("f1", GREEN, "dot")):
+        _curve(fig, curve, "threshold", column, column if column != "f1" else "F1", colour,
+               "threshold %{x:.4f}<br>" + column + " %{y:.1%}<extra></extra>", dash)
     if bands is not None:
         for value, low, high, colour, name in (
                 (bands.precision, bands.precision_low, bands.precision_high, BLUE, "precision"),
                 (bands.recall, bands.recall_low, bands.recall_high, ORANGE, "recall")):
             if math.isnan(value):
                 continue
-            traces.append({
-                "type": "scatter", "x": [point.threshold], "y": [value], "mode": "markers", "showlegend": False,
-                "marker": {"color": colour, "size": 10, "line": {"color": BLACK, "width": 1}},
-                "error_y": {"type": "data", "symmetric": False, "array": [high - value],
-                            "arrayminus": [value - low], "color": colour, "thickness": 2, "width": 8},
-                "hovertemplate": f"{name} %{{y:.1%}} (95% interval {low:.1%}–{high:.1%})<extra></extra>"})
-    return _drawn(traces, "Precision, recall and F1 by threshold (bars: 95% bootstrap interval)",
+            fig.add("scatter", x=[point.threshold], y=[value], mode="markers", showlegend=False,
+                    marker={"color": colour, "size": 10, "line": {"color": BLACK, "width": 1}},
+                    error_y={"type": "data", "symmetric": False, "array": [high - value],
+                             "arrayminus": [value - low], "color": colour, "thickness": 2, "width": 8},
+                    hovertemplate=f"{name} %{{y:.1%}} (95% interval {low:.1%}–{high:.1%})<extra></extra>")
+    return _drawn(fig, "Precision, recall and F1 by threshold (bars: 95% bootstrap interval)",
                   "Alert threshold (score ≥)", "Value (%)", x={"range": [0, 1]},
                   y={"range": [0, 1.05], "tickformat": ".0%"}, layout=_threshold_line(point.threshold))
 
@@ -210,45 +209,45 @@ def confusion_figure(point: OperatingPoint) -> go.Figure:
     names = [["frauds caught", "frauds missed"], ["false alarms", "correctly left alone"]]
     text = [[f"{names[i][j]}<br><b>{counts[i][j]:,}</b> ({counts[i][j] / total:.1%})" for j in range(2)]
             for i in range(2)]
-    shade = np.log10(np.asarray(counts, dtype=float) + 1)
-    heatmap = {"type": "heatmap", "z": shade, "x": ["alert (score ≥ threshold)", "no alert"],
-               "y": ["actual fraud", "legitimate"], "text": text, "texttemplate": "%{text}",
-               "textfont": {"size": 14}, "colorscale": "Blues", "showscale": False, "customdata": counts,
-               "hovertemplate": "%{y}, %{x}: %{customdata:,} transactions<extra></extra>"}
-    return _drawn([heatmap], f"Confusion matrix at threshold {point.threshold:.3f} (test window)",
+    fig = Draft()
+    fig.add("heatmap", z=np.log10(np.asarray(counts, dtype=float) + 1), x=["alert (score ≥ threshold)", "no alert"],
+            y=["actual fraud", "legitimate"], text=text, texttemplate="%{text}", textfont={"size": 14},
+            colorscale="Blues", showscale=False, customdata=counts,
+            hovertemplate="%{y}, %{x}: %{customdata:,} transactions<extra></extra>")
+    return _drawn(fig, f"Confusion matrix at threshold {point.threshold:.3f} (test window)",
                   "Model decision", "Actual label", height=300, y={"autorange": "reversed"})
 
 
 def alerts_figure(curve: pd.DataFrame, point: OperatingPoint, capacity: float | None) -> go.Figure:
     """Alerts per day against the threshold, with the team's capacity and the current point."""
-    traces = [_line(curve, "threshold", "alerts_per_day", "alerts per day", BLUE,
-                    "threshold %{x:.4f}<br>%{y:,.1f} alerts per day<extra></extra>")]
+    fig = Draft()
+    _curve(fig, curve, "threshold", "alerts_per_day", "alerts per day", BLUE,
+           "threshold %{x:.4f}<br>%{y:,.1f} alerts per day<extra></extra>")
     if capacity is not None and capacity > 0:
         # A trace, not a line shape: shape annotations land in the wrong place on log axes.
-        traces.append({"type": "scatter", "x": [0, 1], "y": [capacity, capacity], "mode": "lines",
-                       "name": f"team capacity ({capacity:,.0f} per day)",
-                       "line": {"color": GREEN, "width": 2, "dash": "dot"},
-                       "hovertemplate": f"team capacity {capacity:,.0f} alerts per day<extra></extra>"})
+        fig.add("scatter", x=[0, 1], y=[capacity, capacity], mode="lines",
+                name=f"team capacity ({capacity:,.0f} per day)", line={"color": GREEN, "width": 2, "dash": "dot"},
+                hovertemplate=f"team capacity {capacity:,.0f} alerts per day<extra></extra>")
     if not math.isnan(point.alerts_per_day):
-        traces.append(_marker(point.threshold, point.alerts_per_day, VERMILLION, 13, "current threshold",
-                              "threshold %{x:.4f}<br>%{y:,.1f} alerts per day<extra></extra>"))
+        _marker(fig, point.threshold, point.alerts_per_day, VERMILLION, 13, "current threshold",
+                "threshold %{x:.4f}<br>%{y:,.1f} alerts per day<extra></extra>")
     top = max(float(np.nanmax(curve["alerts_per_day"])) if len(curve) else 1.0, capacity or 0.0, 1.0)
-    return _drawn(traces, "Alerts per day vs the team's capacity", "Alert threshold (score ≥)",
+    return _drawn(fig, "Alerts per day vs the team's capacity", "Alert threshold (score ≥)",
                   "Alerts per day (log scale)", x={"range": [0, 1]},
                   y={"type": "log", "range": [-1, math.log10(top * 1.5)], "dtick": 1, "tickformat": ",~g"})
 
 
 def money_figure(point: OperatingPoint) -> go.Figure:
     """Fraud amount caught and missed at the threshold (PEN), one stacked bar."""
-    traces = []
+    fig = Draft()
     total = point.fraud_amount_caught + point.fraud_amount_missed
     for value, name, colour in ((point.fraud_amount_caught, "caught", GREEN),
                                 (point.fraud_amount_missed, "missed", VERMILLION)):
         share = f" ({value / total:.0%})" if total and not math.isnan(value) else ""
-        traces.append({"type": "bar", "x": [0 if math.isnan(value) else value], "y": ["fraud amount"],
-                       "orientation": "h", "name": f"{name}: {_money(value)}{share}", "marker": {"color": colour},
-                       "hovertemplate": f"{name}: {_money(value)}{share}<extra></extra>"})
-    return _drawn(traces, "Fraud amount caught and missed (test window)", f"Amount ({CURRENCY})", "", height=240,
+        fig.add("bar", x=[0 if math.isnan(value) else value], y=["fraud amount"], orientation="h",
+                name=f"{name}: {_money(value)}{share}", marker={"color": colour},
+                hovertemplate=f"{name}: {_money(value)}{share}<extra></extra>")
+    return _drawn(fig, "Fraud amount caught and missed (test window)", f"Amount ({CURRENCY})", "", height=240,
                   y={"showticklabels": False},
                   layout={"barmode": "stack", "margin": {"t": 84}, "legend": {
                       "y": 1.0, "yanchor": "bottom", "x": 0.0, "xanchor": "left", "traceorder": "normal"}})
@@ -256,15 +255,15 @@ def money_figure(point: OperatingPoint) -> go.Figure:
 
 def cost_figure(curve: pd.DataFrame, point: OperatingPoint, best: OperatingPoint | None = None) -> go.Figure:
     """Expected cost (reviews + missed fraud) against the threshold, current and cheapest marked."""
-    traces = [_line(curve, "threshold", "expected_cost", "expected cost", BLUE,
-                    "threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>")]
+    fig = Draft()
+    _curve(fig, curve, "threshold", "expected_cost", "expected cost", BLUE,
+           "threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>")
     if best is not None:
-        traces.append(_marker(best.threshold, best.expected_cost, GREEN, 12, "lowest cost",
-                              "lowest cost at threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>",
-                              symbol="circle"))
-    traces.append(_marker(point.threshold, point.expected_cost, VERMILLION, 13, "current threshold",
-                          "threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>"))
-    return _drawn(traces, "Expected cost of the test window: reviews + missed fraud", "Alert threshold (score ≥)",
+        _marker(fig, best.threshold, best.expected_cost, GREEN, 12, "lowest cost",
+                "lowest cost at threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>", symbol="circle")
+    _marker(fig, point.threshold, point.expected_cost, VERMILLION, 13, "current threshold",
+            "threshold %{x:.4f}<br>" + CURRENCY + " %{y:,.0f}<extra></extra>")
+    return _drawn(fig, "Expected cost of the test window: reviews + missed fraud", "Alert threshold (score ≥)",
                   f"Expected cost ({CURRENCY})", x={"range": [0, 1]}, y={"rangemode": "tozero", "tickformat": ",.0f"})
 
 
