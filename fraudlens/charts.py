@@ -97,7 +97,8 @@ class Draft:
         changes = dict(layout or {})
         for letter, axis in (("x", x), ("y", y)):
             if axis is not None:
-                names = {f"{letter}axis", *(k for k in {*self.layout, *changes} if re.fullmatch(f"{letter}axis\\d+", k))}
+                numbered = (k for k in {*self.layout, *changes} if re.fullmatch(f"{letter}axis\\d+", k))
+                names = {f"{letter}axis", *numbered}
                 changes.update({name: _merged(changes.get(name, {}), axis) for name in names})
         self.layout = _merged(self.layout, changes)
         return self
