@@ -36,7 +36,7 @@ import pandas as pd
 from fraudlens import datasets
 from fraudlens.errors import FraudLensError, SchemaError
 from fraudlens.schema import LABEL, TYPES as SCHEMA_TYPES, quote_ident
-from fraudlens.store import Store
+from fraudlens.store import ROLLUP_AMOUNT, ROLLUP_ROWS, Rollup, Store
 
 logger = logging.getLogger(__name__)
 
@@ -212,13 +212,20 @@ class LocalZone:
     ``derived`` names the values (keys of DERIVED_TYPES) the queried table holds as columns
     (see :func:`derived_columns`); SQL builders read those instead of computing them per row.
     ``enums`` gives, for the filter columns the queried table stores as ENUM, their values in
-    code order (see :meth:`Store.enum_values`).
+    code order (see :meth:`Store.enum_values`). ``rollups`` are the queried table's rollups whose
+    calendar keys are this zone's (see :func:`_rollup`) and ``amount_rows`` its rows sorted by amount
+    (see :meth:`Store.by_amount`), with ``amount_bins`` (see :meth:`Store.amount_bins`); ``rolled_up`` says the queried table is one, holding counts and
+    sums per group rather than rows.
     """
 
     name: str
     offset_seconds: int | None = None
     derived: frozenset[str] = frozenset()
     enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    rollups: tuple[Rollup, ...] = ()
+    amount_rows: str | None = None
+    amount_bins: tuple[tuple[int, float, float], ...] = ()
+    rolled_up: bool = False
 
 
 @functools.lru_cache(maxsize=64)
@@ -282,15 +289,103 @@ def derived_columns(zone: LocalZone) -> dict[str, str]:
     return {key: f"CAST({sql} AS {DERIVED_TYPES[key]})" for key, sql in exprs.items()}
 
 
-def _label_counts() -> str:
+def _count(zone: LocalZone, where: str | None = None) -> str:
+    """How many rows (``where`` holds): counted, or summed over a rollup's groups."""
+    if not zone.rolled_up:
+        return f"count(*) FILTER (WHERE {where})" if where else "count(*)"
+    total = f"sum({ROLLUP_ROWS})" + (f" FILTER (WHERE {where})" if where else "")
+    return f"CAST(coalesce({total}, 0) AS BIGINT)"
+
+
+def _label_counts(zone: LocalZone) -> str:
     """The per-group counts every aggregate shares."""
-    label, amount = _col(LABEL), _col("transaction_amount")
+    label = _col(LABEL)
+    amount = ROLLUP_AMOUNT if zone.rolled_up else _col("transaction_amount")
+    labelled = _count(zone, f"{label} IS NOT NULL") if zone.rolled_up else f"count({label})"
     return (
-        f"count(*) AS transactions, count({label}) AS labelled, "
-        f"count(*) FILTER (WHERE {label}) AS frauds, "
+        f"{_count(zone)} AS transactions, {labelled} AS labelled, "
+        f"{_count(zone, label)} AS frauds, "
         f"coalesce(sum({amount}) FILTER (WHERE {label}), 0) AS fraud_amount, "
         f"coalesce(sum({amount}), 0) AS amount"
     )
+
+
+# Every rollup has these keys, so it can apply any filter but the amount bounds.
+_ROLLUP_FILTERS = frozenset(("local_date", *FILTER_COLUMNS.values(), LABEL))
+
+
+def _bounded(filters: Filters) -> bool:
+    return filters.amount_min is not None or filters.amount_max is not None
+
+
+def _pick_rollup(zone: LocalZone, filters: Filters, keys: Iterable[str]) -> Rollup | None:
+    """The rollup with the fewest groups holding ``keys`` and every filter's column; with amount
+    bounds, also the amount bin and the rows sorted by amount (see :func:`_in_range`)."""
+    wanted = _ROLLUP_FILTERS | set(keys)
+    if _bounded(filters):
+        if zone.amount_rows is None or not zone.amount_bins:
+            return None
+        wanted |= {"amount_bin"}
+    return next((r for r in sorted(zone.rollups, key=lambda r: r.groups)
+                 if r.within is None and wanted <= set(r.keys)), None)
+
+
+def _rollup(p: _Params, table: str, zone: LocalZone, filters: Filters, keys: Iterable[str]) -> tuple[str, LocalZone]:
+    """What to read for an aggregate over ``keys``, and the zone to read it in: the smallest rollup
+    that can answer it, else ``table`` and ``zone``."""
+    rollup = _pick_rollup(zone, filters, keys)
+    if rollup is None:
+        return table, zone
+    source = _in_range(p, rollup, zone, filters) if _bounded(filters) else rollup.table
+    return source, _rolled(zone, rollup)
+
+
+def _bin_split(zone: LocalZone, filters: Filters) -> tuple[list[int], list[tuple[int, float, float]]]:
+    """The amount bins wholly inside the filters' bounds (by each bin's smallest and largest
+    amount), and (bin, from, to) of each other bin they reach: the amounts to read rows for."""
+    low = -math.inf if filters.amount_min is None else filters.amount_min
+    high = math.inf if filters.amount_max is None else filters.amount_max
+    inside = [b for b, lowest, highest in zone.amount_bins if low <= lowest and highest <= high]
+    edges = [(b, max(low, lowest), min(high, highest)) for b, lowest, highest in zone.amount_bins
+             if b not in inside and lowest <= high and highest >= low]
+    return inside, edges
+
+
+def _whole_bins(inside: list[int]) -> str:
+    return f"{_col('amount_bin')} IN ({', '.join(map(str, inside))})" if inside else "false"
+
+
+def _edge_rows(p: _Params, b: int, start: float, stop: float) -> list[str]:
+    """The rows of bin ``b`` from ``start`` to ``stop``: on the rows sorted by amount, the
+    bounds skip every other row group."""
+    name = f"bin{int(b)}".replace("-", "m")  # a parameter name: bin -8 is bin_m8
+    amount = _col("transaction_amount")
+    return [f"{_col('amount_bin')} = {int(b)}", f"{amount} >= {p.bind(f'{name}_from', start)}",
+            f"{amount} <= {p.bind(f'{name}_to', stop)}"]
+
+
+def _in_range(p: _Params, rollup: Rollup, zone: LocalZone, filters: Filters) -> str:
+    """The rollup's groups of the amount bins wholly inside the amount bounds, and the rows of
+    the other bins the bounds reach (see :func:`_bin_split`)."""
+    keys = ", ".join(map(_col, rollup.keys))
+    inside, edges = _bin_split(zone, filters)
+    parts = [f"SELECT {keys}, {ROLLUP_ROWS}, {ROLLUP_AMOUNT} FROM {rollup.table} WHERE {_whole_bins(inside)}"]
+    parts += [f"SELECT {keys}, 1 AS {ROLLUP_ROWS}, {_col('transaction_amount')} AS {ROLLUP_AMOUNT} "
+              f"FROM {zone.amount_rows} {_where_sql(_edge_rows(p, *edge))}" for edge in edges]
+    return "(" + " UNION ALL ".join(parts) + ") AS in_range"
+
+
+def _rolled(zone: LocalZone, rollup: Rollup) -> LocalZone:
+    """The zone to query ``rollup`` in."""
+    return replace(zone, derived=zone.derived & set(rollup.keys), rollups=(), amount_rows=None,
+                   amount_bins=(), rolled_up=True)
+
+
+def _ranked_rollup(zone: LocalZone, filters: Filters, by: str) -> Rollup | None:
+    """The rollup of the values of ``by`` with a fraud, to count a ranking's winners in."""
+    if filters.amount_min is not None or filters.amount_max is not None:
+        return None
+    return next((r for r in zone.rollups if r.within == by and _ROLLUP_FILTERS <= set(r.keys)), None)
 
 
 def local_day_start_utc(day: date, tz: str) -> datetime:
@@ -299,6 +394,8 @@ def local_day_start_utc(day: date, tz: str) -> datetime:
 
 
 def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
+    if zone.rolled_up:
+        return _rollup_where(p, filters, zone)
     clauses = []
     ts = _col("transaction_datetime")
     # Bounds in stored UTC, so Parquet row-group statistics on the raw column can skip data.
@@ -307,15 +404,34 @@ def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
     if filters.date_until:
         end = local_day_start_utc(filters.date_until + timedelta(days=1), zone.name)
         clauses.append(f"{ts} < {p.bind('utc_until', end)}")
-    for name, column in FILTER_COLUMNS.items():
-        values = getattr(filters, name)
-        if values:
-            clauses.append(_one_of(p, name, column, values, dict(zone.enums).get(column)))
+    clauses += _value_where(p, filters, zone)
     amount = _col("transaction_amount")
     if filters.amount_min is not None:
         clauses.append(f"{amount} >= {p.bind('amount_min', filters.amount_min)}")
     if filters.amount_max is not None:
         clauses.append(f"{amount} <= {p.bind('amount_max', filters.amount_max)}")
+    return clauses
+
+
+def _rollup_where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
+    """The filters on a rollup: dates on its local day (the same rows, as its zone's offset is
+    fixed). Amount bounds were applied in building the source (see :func:`_rollup`)."""
+    day = _col("local_date")
+    clauses = []
+    if filters.date_from:
+        clauses.append(f"{day} >= {p.bind('day_from', filters.date_from)}")
+    if filters.date_until:
+        clauses.append(f"{day} <= {p.bind('day_until', filters.date_until)}")
+    return clauses + _value_where(p, filters, zone)
+
+
+def _value_where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
+    """The filters on channels, types, regions and the label."""
+    clauses = []
+    for name, column in FILTER_COLUMNS.items():
+        values = getattr(filters, name)
+        if values:
+            clauses.append(_one_of(p, name, column, values, dict(zone.enums).get(column)))
     label = _col(LABEL)
     clauses += {"all": [], "fraud": [f"{label}"], "legit": [f"NOT {label}"],
                 "unknown": [f"{label} IS NULL"]}[filters.label]
@@ -545,7 +661,13 @@ def _query_analytics(store: Store, name: str, dataset: str, zone: LocalZone, bui
         usable = frozenset(k for k, sql in have.items() if wanted.get(k) == sql)
         enums = tuple((c, values) for c in FILTER_COLUMNS.values()
                       if (values := store.enum_values(dataset, table, c)) is not None)
-        return build(table, replace(zone, derived=usable, enums=enums))
+        # A rollup's calendar keys are the table's derived columns: usable when those are.
+        rollups = tuple(r for r in store.rollups(dataset, table)
+                        if usable.issuperset(k for k in r.keys if k in DERIVED_TYPES))
+        by_amount = store.by_amount(dataset, table)
+        return build(table, replace(zone, derived=usable, enums=enums, rollups=rollups,
+                                    amount_rows=by_amount if by_amount != table else None,
+                                    amount_bins=store.amount_bins(dataset, table) if "amount_bin" in usable else ()))
 
     return store.query_analytics(name, dataset, on, rows=rows, derived=wanted)
 
@@ -710,14 +832,18 @@ def kpis_sql(table: str, zone: LocalZone, filters: Filters, previous_from: date 
     before ``filters.date_from``.
     """
     p = _Params()
+    table, zone = _rollup(p, table, zone, filters, ())
     if previous_from is None:
         period, scanned = "'current'", filters
     else:
-        start = local_day_start_utc(filters.date_from, zone.name)
-        period = (f"CASE WHEN {_col('transaction_datetime')} < {p.bind('current_from', start)} "
-                  "THEN 'previous' ELSE 'current' END")
+        if zone.rolled_up:
+            before = f"{_col('local_date')} < {p.bind('current_day', filters.date_from)}"
+        else:
+            start = local_day_start_utc(filters.date_from, zone.name)
+            before = f"{_col('transaction_datetime')} < {p.bind('current_from', start)}"
+        period = f"CASE WHEN {before} THEN 'previous' ELSE 'current' END"
         scanned = filters.replace(date_from=previous_from)
-    sql = (f"SELECT {period} AS period, {_label_counts()} FROM {table} "
+    sql = (f"SELECT {period} AS period, {_label_counts(zone)} FROM {table} "
            f"{_where_sql(_where(p, scanned, zone))} GROUP BY 1")
     return sql, dict(p)
 
@@ -755,8 +881,9 @@ def daily_series_sql(table: str, zone: LocalZone, filters: Filters, grain: str) 
     if grain not in GRAINS:
         raise FraudLensError(f"The 'grain' parameter must be one of {list(GRAINS)}. Got {grain!r} instead.")
     p = _Params()
+    table, zone = _rollup(p, table, zone, filters, ("local_date",))
     period = _drill_expr(p, "local_date" if grain == "day" else "local_week", zone)
-    sql = (f"SELECT {period} AS period, {_label_counts()} FROM {table} "
+    sql = (f"SELECT {period} AS period, {_label_counts(zone)} FROM {table} "
            f"{_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
     return sql, dict(p)
 
@@ -818,8 +945,9 @@ WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 def hour_weekday_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
     p = _Params()
+    table, zone = _rollup(p, table, zone, filters, ("local_weekday", "local_hour"))
     weekday, hour = _drill_expr(p, "local_weekday", zone), _drill_expr(p, "local_hour", zone)
-    sql = (f"SELECT {weekday} AS weekday, {hour} AS hour, {_label_counts()} "
+    sql = (f"SELECT {weekday} AS weekday, {hour} AS hour, {_label_counts(zone)} "
            f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1, 2")
     return sql, dict(p)
 
@@ -856,7 +984,8 @@ def _finish_heatmap(frame: pd.DataFrame) -> pd.DataFrame:
 def segments_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple[str, dict]:
     column = check_identifier(by, SEGMENT_COLUMNS, "by")
     p = _Params()
-    sql = (f"SELECT {column} AS segment, {_label_counts()} FROM {table} "
+    table, zone = _rollup(p, table, zone, filters, (by,))
+    sql = (f"SELECT {column} AS segment, {_label_counts(zone)} FROM {table} "
            f"{_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY transactions DESC, segment")
     return sql, dict(p)
 
@@ -913,7 +1042,7 @@ def _counted_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, colu
     """Every matching row's counts for the winners; text out (pandas would turn an id ENUM into
     a Categorical of every id, ~0.1 s at 10M rows)."""
     clauses = [*_where(p, filters, zone), winners]
-    return (f"SELECT CAST({column} AS VARCHAR) AS entity, {_label_counts()} FROM {table} "
+    return (f"SELECT CAST({column} AS VARCHAR) AS entity, {_label_counts(zone)} FROM {table} "
             f"{_where_sql(clauses)} GROUP BY {column} ORDER BY fraud_amount DESC, entity")
 
 
@@ -962,7 +1091,11 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
             return top_entities_sql(table, zone, filters, by, n, frauds)
         codes = [code for code, _amount in store.query_rows(
             f"top_{by}_codes", *top_codes_sql(frauds, zone, filters, by, n))]
-        return top_counts_sql(table, zone, filters, by, codes)
+        rollup = _ranked_rollup(zone, filters, by)  # holds every row of every possible winner
+        if rollup is not None:
+            return top_counts_sql(rollup.table, _rolled(zone, rollup), filters, by, codes)
+        # Amount bounds: the rows sorted by amount, whose row groups outside the bounds are skipped.
+        return top_counts_sql(zone.amount_rows or table, zone, filters, by, codes)
 
     frame = _run(store, f"top_{by}", dataset, build)
     return _rated(frame)
@@ -975,9 +1108,10 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
 
 def amount_distribution_sql(table: str, zone: LocalZone, filters: Filters) -> tuple[str, dict]:
     p = _Params()
+    table, zone = _rollup(p, table, zone, filters, ("amount_bin",))
     label = _col(LABEL)
-    sql = (f"SELECT {_drill_expr(p, 'amount_bin', zone)} AS bin, count(*) FILTER (WHERE NOT {label}) AS legit, "
-           f"count(*) FILTER (WHERE {label}) AS fraud, count(*) FILTER (WHERE {label} IS NULL) AS unknown "
+    sql = (f"SELECT {_drill_expr(p, 'amount_bin', zone)} AS bin, {_count(zone, f'NOT {label}')} AS legit, "
+           f"{_count(zone, label)} AS fraud, {_count(zone, f'{label} IS NULL')} AS unknown "
            f"FROM {table} {_where_sql(_where(p, filters, zone))} GROUP BY 1 ORDER BY 1")
     return sql, dict(p)
 
@@ -1074,20 +1208,59 @@ def _fine_parts(by: str) -> dict[str, tuple[str, ...]]:
     return {**{k: v for k, v in _FINE_PARTS.items() if k != "segment"}, "region": ("segment", "region")}
 
 
-def summary_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple[str, dict]:
-    """One scan grouping the filtered rows by local day and hour, by ``by``, by region and by amount
-    bin; then each chart's totals rolled up from those groups."""
+def _fine_exprs(p: _Params, zone: LocalZone, column: str, keys: Iterable[str] = _FINE_KEYS) -> dict[str, str]:
+    """The SQL of the fine ``keys`` (only those: computing another could bind an unused parameter)."""
+    exprs = {"period": lambda: _drill_expr(p, "local_date", zone), "hour": lambda: _drill_expr(p, "local_hour", zone),
+             "segment": lambda: column, "region": lambda: _col("merchant_location"),
+             "bin": lambda: _drill_expr(p, "amount_bin", zone)}
+    return {key: exprs[key]() for key in keys}
+
+
+# The columns each fine key reads, to find a rollup holding them.
+_FINE_COLUMNS = {"period": "local_date", "hour": "local_hour", "region": "merchant_location", "bin": "amount_bin"}
+
+
+def _fine_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, by: str) -> str:
+    """The summary's first pass: one scan of the rows with a grouping set per part or, when
+    rollups hold every part, one small query per part on the rollup holding it."""
     column = check_identifier(by, SEGMENT_COLUMNS, "by")
-    p = _Params()
-    exprs = {"period": _drill_expr(p, "local_date", zone), "hour": _drill_expr(p, "local_hour", zone),
-             "segment": column, "region": _col("merchant_location"), "bin": _drill_expr(p, "amount_bin", zone)}
+    parts = _fine_parts(by)
+    needs = {name: [_FINE_COLUMNS.get(k, by) for k in group] for name, group in parts.items()}
+    rollups = {name: _pick_rollup(zone, filters, needs[name]) for name in parts}
+    if not all(rollups.values()):
+        return _grouping_sets_sql(p, table, zone, _where(p, filters, zone), parts, column)
+    # With amount bounds: the bins wholly inside from the rollups, the edge bins' rows in one scan each.
+    inside, edges = _bin_split(zone, filters) if _bounded(filters) else (None, [])
+    selects = []
+    for name, group in parts.items():
+        part_zone = _rolled(zone, rollups[name])
+        exprs = _fine_exprs(p, part_zone, column, group)
+        keys = ", ".join(f"{exprs.get(k, 'NULL')} AS {k}" for k in _FINE_KEYS)
+        clauses = _where(p, filters, part_zone) + ([_whole_bins(inside)] if inside is not None else [])
+        selects.append(f"SELECT {keys}, {_grouping_id(group, _FINE_KEYS)} AS part, {_label_counts(part_zone)} "
+                       f"FROM {rollups[name].table} {_where_sql(clauses)} GROUP BY {', '.join(exprs[k] for k in group)}")
+    selects += [_grouping_sets_sql(p, zone.amount_rows, zone, [*_where(p, filters, zone), *_edge_rows(p, *edge)],
+                                   parts, column) for edge in edges]
+    return " UNION ALL ".join(selects)
+
+
+def _grouping_sets_sql(p: _Params, table: str, zone: LocalZone, clauses: list[str],
+                       parts: dict[str, tuple[str, ...]], column: str) -> str:
+    """The rows of ``table`` matching ``clauses``, grouped by each part in one scan."""
+    exprs = _fine_exprs(p, zone, column)
     # Grouped by the expressions, not their aliases: on the Parquet view an extra column of the
     # upload may carry an alias's name, and GROUP BY would take the column.
     keys = ", ".join(f"{exprs[k]} AS {k}" for k in _FINE_KEYS)
-    parts = ", ".join("(" + ", ".join(exprs[k] for k in group) + ")" for group in _fine_parts(by).values())
-    fine = (f"SELECT {keys}, grouping_id({', '.join(exprs[k] for k in _FINE_KEYS)}) AS part, "
-            f"{_label_counts()} FROM {table} {_where_sql(_where(p, filters, zone))} "
-            f"GROUP BY GROUPING SETS ({parts})")
+    sets = ", ".join("(" + ", ".join(exprs[k] for k in group) + ")" for group in parts.values())
+    return (f"SELECT {keys}, grouping_id({', '.join(exprs[k] for k in _FINE_KEYS)}) AS part, "
+            f"{_label_counts(zone)} FROM {table} {_where_sql(clauses)} GROUP BY GROUPING SETS ({sets})")
+
+
+def summary_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple[str, dict]:
+    """One scan grouping the filtered rows by local day and hour, by ``by``, by region and by amount
+    bin (or those groups read from rollups); then each chart's totals rolled up from those groups."""
+    p = _Params()
+    fine = _fine_sql(p, table, zone, filters, by)
     sets = ", ".join("(" + ", ".join(("part", *keys)) + ")" for _part, keys in _SUMMARY_SETS.values())
     sums = ", ".join(f"sum({c}) AS {c}" for c in _LABEL_COUNTS)
     sql = (f"WITH fine AS ({fine}) SELECT isodow(period) AS weekday, hour, period, segment, region, bin, "
@@ -1260,7 +1433,9 @@ def transactions_page(store: Store, dataset: str, filters: Filters,
 
 def count_sql(table: str, zone: LocalZone, filters: Filters, extra: Mapping[str, object] | None) -> tuple[str, dict]:
     p = _Params()
-    sql = f"SELECT {_label_counts()} FROM {table} {_matching(p, filters, extra, zone)}"
+    if not extra:
+        table, zone = _rollup(p, table, zone, filters, ())
+    sql = f"SELECT {_label_counts(zone)} FROM {table} {_matching(p, filters, extra, zone)}"
     return sql, dict(p)
 
 

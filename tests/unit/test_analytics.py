@@ -22,7 +22,7 @@ from fraudlens import datasets, ingest, synth
 from fraudlens.analytics import Filters, LocalZone
 from fraudlens.config import Settings
 from fraudlens.errors import FraudLensError, SchemaError
-from fraudlens.store import Store
+from fraudlens.store import Rollup, Store
 
 ROWS = 4000
 TZ = "America/Lima"
@@ -550,6 +550,7 @@ def assert_same_answer(got, expected) -> None:
 def both(built):
     home, _ref = built
     stores = {source: _store(home, source) for source in SOURCES}
+    an.prepare(stores["analytics_table"], "d")  # with the derived columns and rollups aggregates ask for
     yield stores
     for store in stores.values():
         store.close()
@@ -800,3 +801,97 @@ def test_filter_options_follow_a_new_version_and_a_dataset_made_again(tmp_path):
     assert datasets.read(cfg.home, "d").version == 1
     assert an.filter_options(store, "d").rows == 250
     store.close()
+
+
+def _queried(store: Store, monkeypatch) -> list[str]:
+    """The SQL of every aggregate query ``store`` runs from now on."""
+    seen: list[str] = []
+    for method in ("query", "query_rows"):
+        real = getattr(store, method)
+
+        def record(name, sql, params=None, _real=real):
+            seen.append(sql)
+            return _real(name, sql, params)
+        monkeypatch.setattr(store, method, record)
+    return seen
+
+
+def test_aggregates_read_the_rollups_unless_they_need_the_rows(both, monkeypatch):
+    hot = both["analytics_table"]
+    table = hot.analytics_table("d")
+    rollups = hot.rollups("d", table)
+    assert [r.groups for r in rollups] == sorted(r.groups for r in rollups)
+    assert len(rollups) == 5 and all(0 < r.groups < ROWS for r in rollups)
+    assert both["parquet"].rollups("d", both["parquet"].analytics_table("d")) == ()
+    seen = _queried(hot, monkeypatch)
+
+    def sources(run) -> set[str]:
+        seen.clear()
+        run()
+        return {name for name in [table, by_amount, *(r.table for r in rollups)] if any(f"FROM {name} " in s for s in seen)}
+
+    by_amount = hot.by_amount("d", table)
+    by_hour = next(r.table for r in rollups if set(r.keys) >= {"local_hour", "account_type"} and "amount_bin" not in r.keys)
+    by_bin = next(r.table for r in rollups if "amount_bin" in r.keys and "local_hour" not in r.keys)
+    by_hour_bin = next(r.table for r in rollups if set(r.keys) >= {"amount_bin", "local_hour"})
+    by_account = next(r.table for r in rollups if r.within == "account_id")
+    f = Filters(date_from=START, date_until=START + timedelta(days=9), channels=["online", "pos"], label="legit")
+    assert sources(lambda: an.hour_weekday_heatmap(hot, "d", f)) == {by_hour}
+    assert sources(lambda: an.segments(hot, "d", f, "account_type")) == {by_hour}
+    for run in (lambda: an.kpis(hot, "d", f), lambda: an.daily_series(hot, "d", f, "week"),
+                lambda: an.amount_distribution(hot, "d", f), lambda: an.segments(hot, "d", f, "channel"),
+                lambda: an.count_matching(hot, "d", f)):
+        assert sources(run) == {by_bin}
+    assert sources(lambda: an.summary(hot, "d", f, "channel")) == {by_hour, by_bin}
+    # A ranking reads the fraud rows, then counts its winners in the rollup of accounts with a fraud.
+    assert sources(lambda: an.top_entities(hot, "d", f.replace(label="all"), "account_id", 5)) == {by_account}
+    # Amount bounds: the bins wholly inside from a rollup, the edge bins' rows from those sorted by amount.
+    bounded = f.replace(amount_min=10, amount_max=900)
+    assert sources(lambda: an.kpis(hot, "d", bounded)) == {by_bin, by_amount}
+    assert sources(lambda: an.summary(hot, "d", bounded, "channel")) == {by_hour_bin, by_bin, by_amount}
+    assert sources(lambda: an.top_entities(hot, "d", bounded.replace(label="all"), "account_id", 5)) == {by_amount}
+    assert sources(lambda: an.count_matching(hot, "d", f, {"local_hour": 3})) == {table}  # drill-downs read rows
+
+
+def test_a_rollup_is_picked_by_its_keys_then_its_size():
+    day = ("local_date", "channel", "transaction_type", "merchant_location", "fraudulent_activity")
+    small = Rollup((*day, "amount_bin"), table="small", groups=10)
+    large = Rollup((*day, "local_hour", "local_weekday", "account_type"), table="large", groups=1000)
+    ids = Rollup(("account_id", *day), within="account_id", table="ids", groups=1)  # only some accounts
+    zone = LocalZone(TZ, -18000, derived=frozenset(an.DERIVED_TYPES), rollups=(large, ids, small))
+    assert an.segments_sql("t", zone, Filters(), "channel")[0].count("FROM small ") == 1
+    assert "FROM large " in an.segments_sql("t", zone, Filters(), "account_type")[0]
+    assert "FROM t " in an.segments_sql("t", zone, Filters(amount_max=5), "channel")[0]
+    sql, params = an.daily_series_sql("t", zone, Filters(date_from=START, date_until=START), "day")
+    assert "transaction_datetime" not in sql and params == {"day_from": START, "day_until": START}
+    assert "FROM t " in an.hour_weekday_sql("t", replace(zone, rollups=(small,)), Filters())[0]
+
+
+BOUNDS = [0, 0.005, 0.01, 0.0177, 0.0178, 1, 10 ** 0.25, 1.7782, 1.7783, 9.99, 10, 12345.6, 20000]
+
+
+def test_amount_bounds_on_bin_edges_count_every_row_once(tmp_path):
+    """Amount bounds read whole bins from a rollup and the edge bins' rows: bounds on, just under
+    and just over the bins' edges give the rows' own answers."""
+    cfg = _edge_dataset(tmp_path, TZ)
+    stores = {source: Store(replace(cfg, hot_rows=SOURCES[source])) for source in SOURCES}
+    try:
+        hot = stores["analytics_table"]
+        an.prepare(hot, "e")
+        assert any("amount_bin" in r.keys for r in hot.rollups("e", hot.analytics_table("e")))
+        info = datasets.read(cfg.home, "e")
+        amounts = pd.concat([pd.read_parquet(p) for p in datasets.part_paths(cfg.home, info)])["transaction_amount"]
+        cases = [Filters(amount_min=b) for b in BOUNDS] + [Filters(amount_max=b) for b in BOUNDS]
+        cases += [Filters(amount_min=lo, amount_max=hi) for lo in BOUNDS for hi in BOUNDS if lo <= hi][::3]
+        for f in cases:
+            inside = amounts.between(f.amount_min if f.amount_min is not None else -np.inf,
+                                     f.amount_max if f.amount_max is not None else np.inf)
+            assert an.count_matching(hot, "e", f).transactions == int(inside.sum()), f
+            for name in ("kpis", "heatmap", "amounts", "regions", "top_accounts"):
+                try:
+                    assert_same_answer(AGGREGATES[name](hot, "e", f), AGGREGATES[name](stores["parquet"], "e", f))
+                except AssertionError as exc:
+                    raise AssertionError(f"{name} {f}: {exc}") from None
+    finally:
+        for store in stores.values():
+            store.close()

@@ -449,3 +449,25 @@ def test_aggregates_keep_working_while_the_dataset_changes(channels, write):
     assert errors == []
     assert partial == []
     assert hot_count(store) == 2 * N
+
+
+def test_rollups_count_every_row_and_are_attached_again(channels, monkeypatch):
+    from fraudlens import analytics
+    first = get_store(channels)
+    table = analytics.prepare(first, "d")  # with the derived columns the rollups group by
+    rollups = first.rollups("d", table)
+    assert {r.table.rsplit("_v1_", 1)[1].strip('"') for r in rollups} >= {"rollup_hour", "rollup_amount"}
+    for rollup in rollups:
+        if rollup.within is None:
+            total, amount = first.query_rows("sums", f"SELECT sum(row_count), sum(amount_sum) FROM {rollup.table}")[0]
+            assert (total, amount) == (N, sum(range(N)))
+    bins = first.amount_bins("d", table)
+    assert bins and all(low <= high for _b, low, high in bins) and bins[0][1] == 0 and bins[-1][2] == N - 1
+    monkeypatch.setattr(Store, "_fill_hot", lambda *_a, **_k: pytest.fail("the kept table should be attached"))
+    again = Store(channels)
+    try:
+        assert again.analytics_table("d", analytics.derived_columns(analytics.dataset_zone(again, "d"))) == table
+        assert again.rollups("d", table) == rollups and again.amount_bins("d", table) == bins
+    finally:
+        again.close()
+    assert first.rollups("d", first.table("d")) == () and first.amount_bins("d", first.table("d")) == ()
