@@ -56,7 +56,7 @@ from fraudlens.analytics import FilterOptions, Filters
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError
 from fraudlens.explain import explain_transaction
-from fraudlens.store import Store
+from fraudlens.store import Store, hot_layout
 from fraudlens.thresholds import ThresholdTable
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -207,6 +207,8 @@ def step_still_valid(step: str, entry: dict | None, args: dict, home: Path) -> b
         return Path(args["scores"]).is_file() and entry.get("model") == args["model"]
     if step == "monitor":
         return entry.get("model") == args["model"]
+    if step == "analytics":  # a table of another layout would be built again by the app
+        return entry.get("layout") == hot_layout()
     return True
 
 
@@ -232,6 +234,8 @@ def build_set(work: Path, rows: int, seed: int, wanted: list[str], model: str | 
         record[step] = {**steps.run_step(CHILD, step, args, child_env(home)), "measured_at": now_iso()}
         if step in ("score", "monitor"):
             record[step]["model"] = args["model"]
+        if step == "analytics":
+            record[step]["layout"] = hot_layout()
         path.write_text(json.dumps(record, indent=1), encoding="utf-8")
         upstream_ran = upstream_ran or step in ("generate", "ingest")
     return record

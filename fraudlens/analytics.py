@@ -213,9 +213,9 @@ class LocalZone:
     (see :func:`derived_columns`); SQL builders read those instead of computing them per row.
     ``enums`` gives, for the filter columns the queried table stores as ENUM, their values in
     code order (see :meth:`Store.enum_values`). ``rollups`` are the queried table's rollups whose
-    calendar keys are this zone's (see :func:`_rollup`) and ``amount_rows`` its rows sorted by amount
-    (see :meth:`Store.by_amount`), with ``amount_bins`` (see :meth:`Store.amount_bins`); ``rolled_up`` says the queried table is one, holding counts and
-    sums per group rather than rows.
+    calendar keys are this zone's (see :func:`_rollup`), ``amount_rows`` its rows sorted by amount
+    (:meth:`Store.by_amount`) and ``amount_bins`` each amount bin's span (:meth:`Store.amount_bins`).
+    ``rolled_up`` says the queried table is a rollup: counts and sums per group, not rows.
     """
 
     name: str
@@ -318,22 +318,24 @@ def _bounded(filters: Filters) -> bool:
     return filters.amount_min is not None or filters.amount_max is not None
 
 
-def _pick_rollup(zone: LocalZone, filters: Filters, keys: Iterable[str]) -> Rollup | None:
+def _pick_rollup(zone: LocalZone, filters: Filters, keys: Iterable[str], within: str | None = None) -> Rollup | None:
     """The rollup with the fewest groups holding ``keys`` and every filter's column; with amount
-    bounds, also the amount bin and the rows sorted by amount (see :func:`_in_range`)."""
+    bounds, also the amount bin and the rows sorted by amount (see :func:`_in_range`). Only the
+    rows of values of ``within`` with a fraud (see :class:`Rollup`), if given."""
     wanted = _ROLLUP_FILTERS | set(keys)
     if _bounded(filters):
         if zone.amount_rows is None or not zone.amount_bins:
             return None
         wanted |= {"amount_bin"}
     return next((r for r in sorted(zone.rollups, key=lambda r: r.groups)
-                 if r.within is None and wanted <= set(r.keys)), None)
+                 if r.within == within and wanted <= set(r.keys)), None)
 
 
-def _rollup(p: _Params, table: str, zone: LocalZone, filters: Filters, keys: Iterable[str]) -> tuple[str, LocalZone]:
+def _rollup(p: _Params, table: str, zone: LocalZone, filters: Filters, keys: Iterable[str],
+            within: str | None = None) -> tuple[str, LocalZone]:
     """What to read for an aggregate over ``keys``, and the zone to read it in: the smallest rollup
     that can answer it, else ``table`` and ``zone``."""
-    rollup = _pick_rollup(zone, filters, keys)
+    rollup = _pick_rollup(zone, filters, keys, within)
     if rollup is None:
         return table, zone
     source = _in_range(p, rollup, zone, filters) if _bounded(filters) else rollup.table
@@ -379,13 +381,6 @@ def _rolled(zone: LocalZone, rollup: Rollup) -> LocalZone:
     """The zone to query ``rollup`` in."""
     return replace(zone, derived=zone.derived & set(rollup.keys), rollups=(), amount_rows=None,
                    amount_bins=(), rolled_up=True)
-
-
-def _ranked_rollup(zone: LocalZone, filters: Filters, by: str) -> Rollup | None:
-    """The rollup of the values of ``by`` with a fraud, to count a ranking's winners in."""
-    if filters.amount_min is not None or filters.amount_max is not None:
-        return None
-    return next((r for r in zone.rollups if r.within == by and _ROLLUP_FILTERS <= set(r.keys)), None)
 
 
 def local_day_start_utc(day: date, tz: str) -> datetime:
@@ -665,9 +660,9 @@ def _query_analytics(store: Store, name: str, dataset: str, zone: LocalZone, bui
         rollups = tuple(r for r in store.rollups(dataset, table)
                         if usable.issuperset(k for k in r.keys if k in DERIVED_TYPES))
         by_amount = store.by_amount(dataset, table)
-        return build(table, replace(zone, derived=usable, enums=enums, rollups=rollups,
-                                    amount_rows=by_amount if by_amount != table else None,
-                                    amount_bins=store.amount_bins(dataset, table) if "amount_bin" in usable else ()))
+        bins = store.amount_bins(dataset, table) if "amount_bin" in usable else ()
+        return build(table, replace(zone, derived=usable, enums=enums, rollups=rollups, amount_bins=bins,
+                                    amount_rows=by_amount if by_amount != table else None))
 
     return store.query_analytics(name, dataset, on, rows=rows, derived=wanted)
 
@@ -1069,8 +1064,12 @@ def top_counts_sql(table: str, zone: LocalZone, filters: Filters, by: str, codes
     scan, ~4x faster than a semi-join against the ranking at 10M rows."""
     column = check_identifier(by, ENTITY_COLUMNS, "by")
     p = _Params()
+    # The rollup of the values with a fraud holds every row of every possible winner.
+    source, zone = _rollup(p, table, zone, filters, (by,), within=by)
+    if source == table and _bounded(filters):  # the rows sorted by amount skip row groups outside the bounds
+        source = zone.amount_rows or table
     winners = f"enum_code({column}) IN ({', '.join(str(int(c)) for c in codes)})" if codes else "false"
-    return _counted_sql(p, table, zone, filters, column, winners), dict(p)
+    return _counted_sql(p, source, zone, filters, column, winners), dict(p)
 
 
 def top_entities(store: Store, dataset: str, filters: Filters, by: str = "merchant_id",
@@ -1091,11 +1090,7 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
             return top_entities_sql(table, zone, filters, by, n, frauds)
         codes = [code for code, _amount in store.query_rows(
             f"top_{by}_codes", *top_codes_sql(frauds, zone, filters, by, n))]
-        rollup = _ranked_rollup(zone, filters, by)  # holds every row of every possible winner
-        if rollup is not None:
-            return top_counts_sql(rollup.table, _rolled(zone, rollup), filters, by, codes)
-        # Amount bounds: the rows sorted by amount, whose row groups outside the bounds are skipped.
-        return top_counts_sql(zone.amount_rows or table, zone, filters, by, codes)
+        return top_counts_sql(table, zone, filters, by, codes)
 
     frame = _run(store, f"top_{by}", dataset, build)
     return _rated(frame)
@@ -1222,7 +1217,8 @@ _FINE_COLUMNS = {"period": "local_date", "hour": "local_hour", "region": "mercha
 
 def _fine_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, by: str) -> str:
     """The summary's first pass: one scan of the rows with a grouping set per part or, when
-    rollups hold every part, one small query per part on the rollup holding it."""
+    rollups hold every part, one small query per part on the rollup holding it (with amount
+    bounds, on its bins wholly inside them, plus one scan of each edge bin's rows)."""
     column = check_identifier(by, SEGMENT_COLUMNS, "by")
     parts = _fine_parts(by)
     needs = {name: [_FINE_COLUMNS.get(k, by) for k in group] for name, group in parts.items()}
@@ -1237,8 +1233,9 @@ def _fine_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, by: str
         exprs = _fine_exprs(p, part_zone, column, group)
         keys = ", ".join(f"{exprs.get(k, 'NULL')} AS {k}" for k in _FINE_KEYS)
         clauses = _where(p, filters, part_zone) + ([_whole_bins(inside)] if inside is not None else [])
+        grouped = ", ".join(exprs[k] for k in group)
         selects.append(f"SELECT {keys}, {_grouping_id(group, _FINE_KEYS)} AS part, {_label_counts(part_zone)} "
-                       f"FROM {rollups[name].table} {_where_sql(clauses)} GROUP BY {', '.join(exprs[k] for k in group)}")
+                       f"FROM {rollups[name].table} {_where_sql(clauses)} GROUP BY {grouped}")
     selects += [_grouping_sets_sql(p, zone.amount_rows, zone, [*_where(p, filters, zone), *_edge_rows(p, *edge)],
                                    parts, column) for edge in edges]
     return " UNION ALL ".join(selects)

@@ -91,15 +91,16 @@ class Rollup(NamedTuple):
 
 
 # Built with the analytics table when it has every key (local calendar values come from the
-# derived columns). At 10M rows they hold 0.2-2M groups and take about 3 s to build; an aggregate
-# reads 5-50x fewer rows from them.
+# derived columns). At 10M rows they hold 0.2-2M groups and take a few seconds to build; an
+# aggregate reads 5-50x fewer rows from them.
 _BY_DAY = ("local_date", "channel", "transaction_type", "merchant_location", "fraudulent_activity")
 ROLLUPS = {
     "rollup_hour": Rollup((*_BY_DAY, "local_hour", "local_weekday", "account_type")),
     "rollup_amount": Rollup((*_BY_DAY, "local_weekday", "amount_bin")),
-    "rollup_hour_amount": Rollup((*_BY_DAY, "local_hour", "local_weekday", "account_type", "amount_bin")),
-    "rollup_merchant_id": Rollup(("merchant_id", *_BY_DAY), within="merchant_id"),
-    "rollup_account_id": Rollup(("account_id", *_BY_DAY), within="account_id"),
+    # Without the account type: 1.8M groups at 10M rows, not 3.3M.
+    "rollup_hour_amount": Rollup((*_BY_DAY, "local_hour", "local_weekday", "amount_bin")),
+    "rollup_merchant_id": Rollup(("merchant_id", *_BY_DAY, "amount_bin"), within="merchant_id"),
+    "rollup_account_id": Rollup(("account_id", *_BY_DAY, "amount_bin"), within="account_id"),
 }
 
 
@@ -160,11 +161,15 @@ def hot_name(dataset: str, version: int, column: str | None = None) -> str:
     return f"{hot_catalog(dataset, version)}.main.{quote_ident(name)}"
 
 
+def hot_layout() -> str:
+    """What the analytics table's file holds and how, as text: a file built another way is built again."""
+    return json.dumps([HOT_FORMAT, ANALYTICS_COLUMNS, ENUM_MAX_VALUES, ID_ENUM_MAX_VALUES, sorted(ROLLUPS.items())])
+
+
 def hot_path(home: Path, info: datasets.DatasetInfo, derived: Mapping[str, str]) -> Path:
     """The file of ``info``'s analytics table with ``derived`` columns. The key covers the parts,
     since a dataset deleted and made again restarts its versions."""
-    key = json.dumps([HOT_FORMAT, list(info.files), sorted(derived.items()), ANALYTICS_COLUMNS,
-                      ENUM_MAX_VALUES, ID_ENUM_MAX_VALUES, sorted(ROLLUPS.items())])
+    key = json.dumps([hot_layout(), list(info.files), sorted(derived.items())])
     digest = hashlib.sha256(key.encode()).hexdigest()[:16]
     return Path(home) / HOT_DIR / check_dataset_name(info.name) / f"v{int(info.version)}-{digest}.duckdb"
 
@@ -613,7 +618,9 @@ def _rollups_of(cur, dataset: str, version: int) -> tuple[Rollup, ...]:
     return tuple(sorted(found, key=lambda rollup: rollup.groups))
 
 
-def _amount_bins_of(cur, dataset: str, version: int, rollups: tuple[Rollup, ...]) -> tuple[tuple[int, float, float], ...]:
+def _amount_bins_of(cur, dataset: str, version: int,
+                    rollups: tuple[Rollup, ...]) -> tuple[tuple[int, float, float], ...]:
+    """(bin, smallest, largest amount) of each bin, read from the table's AMOUNT_BINS."""
     if not rollups:
         return ()
     try:

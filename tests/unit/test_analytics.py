@@ -336,10 +336,12 @@ def test_region_breakdown_is_the_region_segments_by_fraud_amount(data):
     assert_counts_equal(got.set_index("segment"), expected.reindex(got["segment"]))
 
 
+@pytest.mark.parametrize("f", [Filters(date_until=date(2025, 3, 5)),
+                               Filters(amount_min=20, amount_max=500, channels=["online", "mobile"]),
+                               Filters(amount_max=50.5, date_from=date(2025, 2, 10))])
 @pytest.mark.parametrize("by", an.ENTITY_COLUMNS)
-def test_top_entities_by_fraud_amount(data, by):
+def test_top_entities_by_fraud_amount(data, by, f):
     store, ref = data
-    f = Filters(date_until=date(2025, 3, 5))
     got = an.top_entities(store, "d", f, by=by, n=7)
     expected = ref_counts(ref_filter(ref, f).dropna(subset=[by]), by)
     expected = expected[expected["frauds"] > 0].reset_index()
@@ -828,12 +830,13 @@ def test_aggregates_read_the_rollups_unless_they_need_the_rows(both, monkeypatch
     def sources(run) -> set[str]:
         seen.clear()
         run()
-        return {name for name in [table, by_amount, *(r.table for r in rollups)] if any(f"FROM {name} " in s for s in seen)}
+        names = [table, by_amount, *(r.table for r in rollups)]
+        return {name for name in names if any(f"FROM {name} " in sql for sql in seen)}
 
     by_amount = hot.by_amount("d", table)
-    by_hour = next(r.table for r in rollups if set(r.keys) >= {"local_hour", "account_type"} and "amount_bin" not in r.keys)
-    by_bin = next(r.table for r in rollups if "amount_bin" in r.keys and "local_hour" not in r.keys)
-    by_hour_bin = next(r.table for r in rollups if set(r.keys) >= {"amount_bin", "local_hour"})
+    keyed = {frozenset(r.keys) & {"local_hour", "amount_bin"}: r.table for r in rollups if r.within is None}
+    by_hour, by_bin = keyed[frozenset({"local_hour"})], keyed[frozenset({"amount_bin"})]
+    by_hour_bin = keyed[frozenset({"local_hour", "amount_bin"})]
     by_account = next(r.table for r in rollups if r.within == "account_id")
     f = Filters(date_from=START, date_until=START + timedelta(days=9), channels=["online", "pos"], label="legit")
     assert sources(lambda: an.hour_weekday_heatmap(hot, "d", f)) == {by_hour}
@@ -849,7 +852,8 @@ def test_aggregates_read_the_rollups_unless_they_need_the_rows(both, monkeypatch
     bounded = f.replace(amount_min=10, amount_max=900)
     assert sources(lambda: an.kpis(hot, "d", bounded)) == {by_bin, by_amount}
     assert sources(lambda: an.summary(hot, "d", bounded, "channel")) == {by_hour_bin, by_bin, by_amount}
-    assert sources(lambda: an.top_entities(hot, "d", bounded.replace(label="all"), "account_id", 5)) == {by_amount}
+    assert sources(lambda: an.top_entities(hot, "d", bounded.replace(label="all"), "account_id", 5)) == \
+        {by_account, by_amount}
     assert sources(lambda: an.count_matching(hot, "d", f, {"local_hour": 3})) == {table}  # drill-downs read rows
 
 
@@ -857,7 +861,7 @@ def test_a_rollup_is_picked_by_its_keys_then_its_size():
     day = ("local_date", "channel", "transaction_type", "merchant_location", "fraudulent_activity")
     small = Rollup((*day, "amount_bin"), table="small", groups=10)
     large = Rollup((*day, "local_hour", "local_weekday", "account_type"), table="large", groups=1000)
-    ids = Rollup(("account_id", *day), within="account_id", table="ids", groups=1)  # only some accounts
+    ids = Rollup(("account_id", *day, "amount_bin"), within="account_id", table="ids", groups=1)  # some accounts
     zone = LocalZone(TZ, -18000, derived=frozenset(an.DERIVED_TYPES), rollups=(large, ids, small))
     assert an.segments_sql("t", zone, Filters(), "channel")[0].count("FROM small ") == 1
     assert "FROM large " in an.segments_sql("t", zone, Filters(), "account_type")[0]

@@ -16,7 +16,7 @@ from bench import suite
 from fraudlens import analytics, datasets
 from fraudlens.analytics import Filters
 from fraudlens.config import settings
-from fraudlens.store import Store
+from fraudlens.store import Store, hot_layout
 
 ROWS = 20_000
 
@@ -57,6 +57,12 @@ def test_build_is_reused(work):
     assert set(again.record) == {"generate", "ingest", "analytics", "features", "train", "score", "monitor"}
     assert again.record["score"]["model"] == again.model
     assert again.scores.is_file()
+
+
+def test_an_analytics_table_of_another_layout_is_measured_again(tmp_path):
+    assert suite.step_still_valid("analytics", {"layout": hot_layout()}, {}, tmp_path)
+    assert not suite.step_still_valid("analytics", {"layout": "an older one"}, {}, tmp_path)
+    assert not suite.step_still_valid("analytics", {"measured_at": "2026-01-01"}, {}, tmp_path)
 
 
 def test_dashboard_pandas_agrees_with_library(ctx):
