@@ -36,7 +36,7 @@ import pandas as pd
 from fraudlens import datasets
 from fraudlens.errors import FraudLensError, SchemaError
 from fraudlens.schema import LABEL, TYPES as SCHEMA_TYPES, quote_ident
-from fraudlens.store import ROLLUP_AMOUNT, ROLLUP_ROWS, Rollup, Store
+from fraudlens.store import ENTITY_CODE, ROLLUP_AMOUNT, ROLLUP_ROWS, Rollup, Store
 
 logger = logging.getLogger(__name__)
 
@@ -318,24 +318,22 @@ def _bounded(filters: Filters) -> bool:
     return filters.amount_min is not None or filters.amount_max is not None
 
 
-def _pick_rollup(zone: LocalZone, filters: Filters, keys: Iterable[str], within: str | None = None) -> Rollup | None:
+def _pick_rollup(zone: LocalZone, filters: Filters, keys: Iterable[str]) -> Rollup | None:
     """The rollup with the fewest groups holding ``keys`` and every filter's column; with amount
-    bounds, also the amount bin and the rows sorted by amount (see :func:`_in_range`). Only the
-    rows of values of ``within`` with a fraud (see :class:`Rollup`), if given."""
+    bounds, also the amount bin and the rows sorted by amount (see :func:`_in_range`)."""
     wanted = _ROLLUP_FILTERS | set(keys)
     if _bounded(filters):
         if zone.amount_rows is None or not zone.amount_bins:
             return None
         wanted |= {"amount_bin"}
     return next((r for r in sorted(zone.rollups, key=lambda r: r.groups)
-                 if r.within == within and wanted <= set(r.keys)), None)
+                 if wanted <= set(r.keys)), None)
 
 
-def _rollup(p: _Params, table: str, zone: LocalZone, filters: Filters, keys: Iterable[str],
-            within: str | None = None) -> tuple[str, LocalZone]:
+def _rollup(p: _Params, table: str, zone: LocalZone, filters: Filters, keys: Iterable[str]) -> tuple[str, LocalZone]:
     """What to read for an aggregate over ``keys``, and the zone to read it in: the smallest rollup
     that can answer it, else ``table`` and ``zone``."""
-    rollup = _pick_rollup(zone, filters, keys, within)
+    rollup = _pick_rollup(zone, filters, keys)
     if rollup is None:
         return table, zone
     source = _in_range(p, rollup, zone, filters) if _bounded(filters) else rollup.table
@@ -1023,6 +1021,11 @@ def _check_n(n: object) -> int:
     return int(n)
 
 
+# Ranked by fraud amount to the micro-unit: sums of the same amounts added in another order (another
+# table, another thread) differ in their last bits, and equal totals must tie to the id.
+_RANKING = "round(fraud_amount, 6)"
+
+
 def _ranked_sql(p: _Params, frauds: str, zone: LocalZone, filters: Filters, column: str, n: int,
                 entity: str) -> str:
     """The n values of ``column`` with the largest fraud amount, ranked on the fraud rows alone
@@ -1030,7 +1033,7 @@ def _ranked_sql(p: _Params, frauds: str, zone: LocalZone, filters: Filters, colu
     clauses = [*_where(p, filters, zone), f"{column} IS NOT NULL", _col(LABEL)]
     return (f"SELECT {entity} AS entity, coalesce(sum({_col('transaction_amount')}), 0) AS fraud_amount "
             f"FROM {frauds} {_where_sql(clauses)} GROUP BY {column} "
-            f"ORDER BY fraud_amount DESC, {column} LIMIT {p.bind('n', _check_n(n))}")
+            f"ORDER BY {_RANKING} DESC, {column} LIMIT {p.bind('n', _check_n(n))}")
 
 
 def _counted_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, column: str, winners: str) -> str:
@@ -1038,7 +1041,7 @@ def _counted_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, colu
     a Categorical of every id, ~0.1 s at 10M rows)."""
     clauses = [*_where(p, filters, zone), winners]
     return (f"SELECT CAST({column} AS VARCHAR) AS entity, {_label_counts(zone)} FROM {table} "
-            f"{_where_sql(clauses)} GROUP BY {column} ORDER BY fraud_amount DESC, entity")
+            f"{_where_sql(clauses)} GROUP BY {column} ORDER BY {_RANKING} DESC, entity")
 
 
 def top_entities_sql(table: str, zone: LocalZone, filters: Filters, by: str, n: int,
@@ -1059,17 +1062,16 @@ def top_codes_sql(frauds: str, zone: LocalZone, filters: Filters, by: str, n: in
     return _ranked_sql(p, frauds, zone, filters, column, n, f"enum_code({column})"), dict(p)
 
 
-def top_counts_sql(table: str, zone: LocalZone, filters: Filters, by: str, codes: list[int]) -> tuple[str, dict]:
+def top_counts_sql(table: str, zone: LocalZone, filters: Filters, by: str, codes: list[int],
+                   coded: bool = False) -> tuple[str, dict]:
     """The winners' counts, found by ENUM code: a list of integer constants is a filter on the
-    scan, ~4x faster than a semi-join against the ranking at 10M rows."""
+    scan, ~4x faster than a semi-join against the ranking at 10M rows. ``coded``: ``table`` holds
+    the code as a column of its own, sorted (:meth:`Store.entity_rows`)."""
     column = check_identifier(by, ENTITY_COLUMNS, "by")
     p = _Params()
-    # The rollup of the values with a fraud holds every row of every possible winner.
-    source, zone = _rollup(p, table, zone, filters, (by,), within=by)
-    if source == table and _bounded(filters):  # the rows sorted by amount skip row groups outside the bounds
-        source = zone.amount_rows or table
-    winners = f"enum_code({column}) IN ({', '.join(str(int(c)) for c in codes)})" if codes else "false"
-    return _counted_sql(p, source, zone, filters, column, winners), dict(p)
+    code = ENTITY_CODE if coded else f"enum_code({column})"
+    winners = f"{code} IN ({', '.join(str(int(c)) for c in codes)})" if codes else "false"
+    return _counted_sql(p, table, zone, filters, column, winners), dict(p)
 
 
 def top_entities(store: Store, dataset: str, filters: Filters, by: str = "merchant_id",
@@ -1090,7 +1092,8 @@ def top_entities(store: Store, dataset: str, filters: Filters, by: str = "mercha
             return top_entities_sql(table, zone, filters, by, n, frauds)
         codes = [code for code, _amount in store.query_rows(
             f"top_{by}_codes", *top_codes_sql(frauds, zone, filters, by, n))]
-        return top_counts_sql(table, zone, filters, by, codes)
+        rows = store.entity_rows(dataset, table, by)  # every row of every possible winner
+        return top_counts_sql(rows or table, zone, filters, by, codes, coded=rows is not None)
 
     frame = _run(store, f"top_{by}", dataset, build)
     return _rated(frame)

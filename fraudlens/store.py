@@ -80,12 +80,10 @@ AMOUNT_BINS = "amount_bins"
 
 
 class Rollup(NamedTuple):
-    """The rows counted, and their amounts summed, per group of ``keys``; with ``within``, only
-    the rows whose value of that column has a labelled fraud somewhere in the data (the values a
-    ranking by fraud amount can name). ``table`` and ``groups`` belong to a built one."""
+    """The rows counted, and their amounts summed, per group of ``keys``; ``table`` and
+    ``groups`` belong to a built one."""
 
     keys: tuple[str, ...]
-    within: str | None = None
     table: str = ""
     groups: int = 0
 
@@ -99,9 +97,15 @@ ROLLUPS = {
     "rollup_amount": Rollup((*_BY_DAY, "local_weekday", "amount_bin")),
     # Without the account type: 1.8M groups at 10M rows, not 3.3M.
     "rollup_hour_amount": Rollup((*_BY_DAY, "local_hour", "local_weekday", "amount_bin")),
-    "rollup_merchant_id": Rollup(("merchant_id", *_BY_DAY, "amount_bin"), within="merchant_id"),
-    "rollup_account_id": Rollup(("account_id", *_BY_DAY, "amount_bin"), within="account_id"),
 }
+# The rows of the merchants (accounts) with a labelled fraud, the only ones a ranking by fraud
+# amount can name, with the columns filters read and the id's ENUM code as a plain integer,
+# sorted by it: a list of codes then skips most row groups (the top 20's counts at 10M rows:
+# ~7 ms against ~35 ms from every row), whatever the filters.
+ENTITY_ROWS = {"merchant_id": "rows_merchant_id", "account_id": "rows_account_id"}
+ENTITY_CODE = "entity_code"
+_ENTITY_ROW_COLUMNS = ("transaction_datetime", "transaction_amount", "fraudulent_activity", "channel",
+                       "transaction_type", "merchant_location")
 
 
 def connect(
@@ -163,7 +167,8 @@ def hot_name(dataset: str, version: int, column: str | None = None) -> str:
 
 def hot_layout() -> str:
     """What the analytics table's file holds and how, as text: a file built another way is built again."""
-    return json.dumps([HOT_FORMAT, ANALYTICS_COLUMNS, ENUM_MAX_VALUES, ID_ENUM_MAX_VALUES, sorted(ROLLUPS.items())])
+    return json.dumps([HOT_FORMAT, ANALYTICS_COLUMNS, ENUM_MAX_VALUES, ID_ENUM_MAX_VALUES, sorted(ROLLUPS.items()),
+                       ENTITY_ROWS, _ENTITY_ROW_COLUMNS])
 
 
 def hot_path(home: Path, info: datasets.DatasetInfo, derived: Mapping[str, str]) -> Path:
@@ -189,6 +194,7 @@ class _Hot:
     enums: tuple[str, ...] = ()  # the columns stored as ENUM
     rollups: tuple[Rollup, ...] = ()
     amount_bins: tuple[tuple[int, float, float], ...] = ()
+    entity_rows: tuple[str, ...] = ()  # the columns of ENTITY_ROWS built
     # column -> its ENUM values in code order, read when first asked for; dropped with the record,
     # so a dataset made again (its versions restart) never sees the old table's values
     enum_values: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False)
@@ -301,6 +307,14 @@ class Store:
             return ()
         return hot.amount_bins
 
+    def entity_rows(self, dataset: str, table: str, column: str) -> str | None:
+        """The table of ``table``'s rows whose ``column`` has a labelled fraud, sorted by the
+        column's code (see ENTITY_ROWS); None for the view, an old table or a column without one."""
+        hot = self._current_hot(dataset)
+        if hot is None or not hot.built or hot_name(dataset, hot.version) != table or column not in hot.entity_rows:
+            return None
+        return hot_name(dataset, hot.version, ENTITY_ROWS[column])
+
     def fraud_rows(self, dataset: str, table: str) -> str:
         """The table of ``table``'s labelled-fraud rows when ``table`` is the dataset's analytics
         table, else ``table`` itself (a query then keeps its own label filter either way)."""
@@ -359,6 +373,7 @@ class Store:
                                          sort=not _in_time_order(cur, files), derived=derived, rows=info.rows)
             rollups = _rollups_of(cur, dataset, info.version)
             bins = _amount_bins_of(cur, dataset, info.version, rollups)
+            entity_rows = _entity_rows_of(cur, dataset, info.version)
         except (duckdb.OutOfMemoryException, duckdb.IOException, OSError) as exc:
             self._drop_objects(cur, dataset, info.version)
             if datasets.read(self.home, dataset).version != info.version:
@@ -375,7 +390,7 @@ class Store:
         logger.info("analytics table for %s: %d rows ready in %.1f s", dataset, info.rows,
                     time.perf_counter() - started)
         return self._keep(dataset, _Hot(info.version, True, tuple(sorted(derived.items())), tuple(enums),
-                                        rollups, bins))
+                                        rollups, bins, entity_rows))
 
     def _create_hot(self, cur, dataset: str, version: int, view: str, path: Path, sort: bool,
                     derived: dict[str, str], rows: int) -> list[str]:
@@ -432,20 +447,18 @@ class Store:
                         "WHERE amount_bin IS NOT NULL GROUP BY 1 ORDER BY 1")
         for name, rollup in ROLLUPS.items():
             if have.issuperset(rollup.keys):
-                self._fill_rollup(cur, hot_name(dataset, version, name), table,
-                                  hot_name(dataset, version, FRAUD_ROWS), rollup)
+                group = ", ".join(map(quote_ident, rollup.keys))
+                cur.execute(f"CREATE TABLE {hot_name(dataset, version, name)} AS SELECT {group}, "
+                            f"count(*) AS {ROLLUP_ROWS}, sum({quote_ident('transaction_amount')}) AS {ROLLUP_AMOUNT} "
+                            f"FROM {table} GROUP BY {group} ORDER BY {group}")
+        for column, name in ENTITY_ROWS.items():
+            if column in enums and have.issuperset(_ENTITY_ROW_COLUMNS):
+                col = quote_ident(column)
+                kept = ", ".join(map(quote_ident, (*_ENTITY_ROW_COLUMNS, column)))
+                cur.execute(f"CREATE TABLE {hot_name(dataset, version, name)} AS SELECT enum_code({col}) AS "
+                            f"{ENTITY_CODE}, {kept} FROM {table} WHERE {col} IN (SELECT DISTINCT {col} FROM "
+                            f"{hot_name(dataset, version, FRAUD_ROWS)}) ORDER BY {ENTITY_CODE}")
         return enums
-
-    @staticmethod
-    def _fill_rollup(cur, name: str, table: str, frauds: str, rollup: Rollup) -> None:
-        group = ", ".join(map(quote_ident, rollup.keys))
-        where = ""
-        if rollup.within:
-            column = quote_ident(rollup.within)
-            where = f" WHERE {column} IN (SELECT DISTINCT {column} FROM {frauds})"
-        cur.execute(f"CREATE TABLE {name} AS SELECT {group}, count(*) AS {ROLLUP_ROWS}, "
-                    f"sum({quote_ident('transaction_amount')}) AS {ROLLUP_AMOUNT} "
-                    f"FROM {table}{where} GROUP BY {group} ORDER BY {group}")
 
     @staticmethod
     def _fill_by_amount(cur, dataset: str, version: int, rows: int) -> None:
@@ -629,6 +642,13 @@ def _amount_bins_of(cur, dataset: str, version: int,
     except duckdb.CatalogException:
         return ()
     return tuple((int(b), float(low), float(high)) for b, low, high in rows)
+
+
+def _entity_rows_of(cur, dataset: str, version: int) -> tuple[str, ...]:
+    """The columns whose ENTITY_ROWS table the attached table of ``version`` has."""
+    names = {name for name, in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = $db",
+                                           {"db": hot_catalog(dataset, version).strip('"')}).fetchall()}
+    return tuple(c for c, table in ENTITY_ROWS.items() if f"{_hot_base(dataset, version)}_{table}" in names)
 
 
 def _remove_older(path: Path, version: int) -> None:

@@ -823,21 +823,21 @@ def test_aggregates_read_the_rollups_unless_they_need_the_rows(both, monkeypatch
     table = hot.analytics_table("d")
     rollups = hot.rollups("d", table)
     assert [r.groups for r in rollups] == sorted(r.groups for r in rollups)
-    assert len(rollups) == 5 and all(0 < r.groups < ROWS for r in rollups)
+    assert len(rollups) == 3 and all(0 < r.groups < ROWS for r in rollups)
     assert both["parquet"].rollups("d", both["parquet"].analytics_table("d")) == ()
     seen = _queried(hot, monkeypatch)
 
     def sources(run) -> set[str]:
         seen.clear()
         run()
-        names = [table, by_amount, *(r.table for r in rollups)]
+        names = [table, by_amount, by_account, *(r.table for r in rollups)]
         return {name for name in names if any(f"FROM {name} " in sql for sql in seen)}
 
     by_amount = hot.by_amount("d", table)
-    keyed = {frozenset(r.keys) & {"local_hour", "amount_bin"}: r.table for r in rollups if r.within is None}
+    keyed = {frozenset(r.keys) & {"local_hour", "amount_bin"}: r.table for r in rollups}
     by_hour, by_bin = keyed[frozenset({"local_hour"})], keyed[frozenset({"amount_bin"})]
     by_hour_bin = keyed[frozenset({"local_hour", "amount_bin"})]
-    by_account = next(r.table for r in rollups if r.within == "account_id")
+    by_account = hot.entity_rows("d", table, "account_id")
     f = Filters(date_from=START, date_until=START + timedelta(days=9), channels=["online", "pos"], label="legit")
     assert sources(lambda: an.hour_weekday_heatmap(hot, "d", f)) == {by_hour}
     assert sources(lambda: an.segments(hot, "d", f, "account_type")) == {by_hour}
@@ -846,14 +846,13 @@ def test_aggregates_read_the_rollups_unless_they_need_the_rows(both, monkeypatch
                 lambda: an.count_matching(hot, "d", f)):
         assert sources(run) == {by_bin}
     assert sources(lambda: an.summary(hot, "d", f, "channel")) == {by_hour, by_bin}
-    # A ranking reads the fraud rows, then counts its winners in the rollup of accounts with a fraud.
+    # A ranking reads the fraud rows, then counts its winners in the rows of the accounts with a fraud.
     assert sources(lambda: an.top_entities(hot, "d", f.replace(label="all"), "account_id", 5)) == {by_account}
     # Amount bounds: the bins wholly inside from a rollup, the edge bins' rows from those sorted by amount.
     bounded = f.replace(amount_min=10, amount_max=900)
     assert sources(lambda: an.kpis(hot, "d", bounded)) == {by_bin, by_amount}
     assert sources(lambda: an.summary(hot, "d", bounded, "channel")) == {by_hour_bin, by_bin, by_amount}
-    assert sources(lambda: an.top_entities(hot, "d", bounded.replace(label="all"), "account_id", 5)) == \
-        {by_account, by_amount}
+    assert sources(lambda: an.top_entities(hot, "d", bounded.replace(label="all"), "account_id", 5)) == {by_account}
     assert sources(lambda: an.count_matching(hot, "d", f, {"local_hour": 3})) == {table}  # drill-downs read rows
 
 
@@ -861,8 +860,7 @@ def test_a_rollup_is_picked_by_its_keys_then_its_size():
     day = ("local_date", "channel", "transaction_type", "merchant_location", "fraudulent_activity")
     small = Rollup((*day, "amount_bin"), table="small", groups=10)
     large = Rollup((*day, "local_hour", "local_weekday", "account_type"), table="large", groups=1000)
-    ids = Rollup(("account_id", *day, "amount_bin"), within="account_id", table="ids", groups=1)  # some accounts
-    zone = LocalZone(TZ, -18000, derived=frozenset(an.DERIVED_TYPES), rollups=(large, ids, small))
+    zone = LocalZone(TZ, -18000, derived=frozenset(an.DERIVED_TYPES), rollups=(large, small))
     assert an.segments_sql("t", zone, Filters(), "channel")[0].count("FROM small ") == 1
     assert "FROM large " in an.segments_sql("t", zone, Filters(), "account_type")[0]
     assert "FROM t " in an.segments_sql("t", zone, Filters(amount_max=5), "channel")[0]
