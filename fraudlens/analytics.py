@@ -1263,7 +1263,9 @@ def summary_sql(table: str, zone: LocalZone, filters: Filters, by: str) -> tuple
     fine = _fine_sql(p, table, zone, filters, by)
     sets = ", ".join("(" + ", ".join(("part", *keys)) + ")" for _part, keys in _SUMMARY_SETS.values())
     sums = ", ".join(f"sum({c}) AS {c}" for c in _LABEL_COUNTS)
-    sql = (f"WITH fine AS ({fine}) SELECT isodow(period) AS weekday, hour, period, segment, region, bin, "
+    # Text out: making an ENUM a pandas Categorical cost ~10 ms of a 40 ms summary at 10M rows.
+    sql = (f"WITH fine AS ({fine}) SELECT isodow(period) AS weekday, hour, period, CAST(segment AS VARCHAR) "
+           "AS segment, CAST(region AS VARCHAR) AS region, bin, "
            f"part, grouping_id({', '.join(_SUMMARY_KEYS)}) AS grouping, {sums} FROM fine "
            f"GROUP BY GROUPING SETS ({sets})")
     return sql, dict(p)
