@@ -1134,19 +1134,20 @@ def amount_distribution(store: Store, dataset: str, filters: Filters) -> pd.Data
 
 
 def _finish_amounts(frame: pd.DataFrame) -> pd.DataFrame:
-    if not frame.empty:
-        bins = range(int(frame["bin"].min()), int(frame["bin"].max()) + 1)
-        frame = frame.astype({"bin": "int64"}).set_index("bin").reindex(bins).rename_axis("bin")
-        frame = frame.reset_index()
-    frame = frame.astype({"bin": "int64"})
+    """Every bin from the smallest to the largest occupied one, empty ones as zeros (built with
+    numpy: the pandas reindex took ~8 ms of an Explore summary)."""
+    occupied = frame["bin"].to_numpy(dtype="int64")
+    bins = np.arange(occupied.min(), occupied.max() + 1, dtype="int64") if len(occupied) else occupied
+    out: dict[str, np.ndarray] = {"bin": bins, "low": 10 ** (bins / AMOUNT_BINS_PER_DECADE),
+                                  "high": 10 ** ((bins + 1) / AMOUNT_BINS_PER_DECADE)}
     for column in ("legit", "fraud", "unknown"):
-        frame[column] = frame[column].fillna(0).astype("int64")
-    frame.insert(1, "low", [amount_bin_edges(b)[0] for b in frame["bin"]])
-    frame.insert(2, "high", [amount_bin_edges(b)[1] for b in frame["bin"]])
+        out[column] = np.zeros(len(bins), dtype="int64")
+        out[column][occupied - (bins[0] if len(bins) else 0)] = \
+            np.nan_to_num(frame[column].to_numpy(dtype="float64", na_value=np.nan)).astype("int64")
     for column in ("legit", "fraud"):
-        total = frame[column].sum()
-        frame[f"{column}_share"] = frame[column] / total if total else np.nan
-    return frame
+        total = out[column].sum()
+        out[f"{column}_share"] = out[column] / total if total else np.full(len(bins), np.nan)
+    return pd.DataFrame(out)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1276,12 +1277,15 @@ def summary(store: Store, dataset: str, filters: Filters, by: str = "channel") -
     query instead of seven. ``by`` is the segment column shown beside the regions."""
     frame = _run(store, "summary", dataset, lambda t, zone: summary_sql(t, zone, filters, by))
     fine_parts = _fine_parts(by)
+    # Each chart's rows picked with numpy: boolean masks and .loc on the frame cost ~7 ms.
+    columns = {c: frame[c].to_numpy() for c in frame.columns}
+    set_of_row = columns["grouping"].astype("int64") * 1024 + columns["part"].astype("int64")
     parts = {}
     for name, (part, keys) in _SUMMARY_SETS.items():
         grouped = fine_parts.get(part, fine_parts["region"])
-        rows = (frame["grouping"] == _grouping_id(("part", *keys), _SUMMARY_KEYS)) & \
-            (frame["part"] == _grouping_id(grouped, _FINE_KEYS))
-        parts[name] = frame.loc[rows, [*keys, *_LABEL_COUNTS]].reset_index(drop=True)
+        rows = np.flatnonzero(set_of_row == _grouping_id(("part", *keys), _SUMMARY_KEYS) * 1024
+                              + _grouping_id(grouped, _FINE_KEYS))
+        parts[name] = pd.DataFrame({c: columns[c][rows] for c in (*keys, *_LABEL_COUNTS)})
     day = parts["daily"]
     daily = _finish_series(day.copy(), filters, "day", None)
     week = day.assign(period=[d - timedelta(days=d.weekday()) for d in day["period"]])
