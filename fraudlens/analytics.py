@@ -392,10 +392,12 @@ def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
     clauses = []
     ts = _col("transaction_datetime")
     # Bounds in stored UTC, so Parquet row-group statistics on the raw column can skip data.
-    if filters.date_from:
-        clauses.append(f"{ts} >= {p.bind('utc_from', local_day_start_utc(filters.date_from, zone.name))}")
-    if filters.date_until:
-        end = local_day_start_utc(filters.date_until + timedelta(days=1), zone.name)
+    start = _day_start(filters.date_from, zone)
+    if start is not None:
+        clauses.append(f"{ts} >= {p.bind('utc_from', start)}")
+    end = _day_start(filters.date_until + timedelta(days=1), zone) if filters.date_until and \
+        filters.date_until < date.max else None
+    if end is not None:
         clauses.append(f"{ts} < {p.bind('utc_until', end)}")
     clauses += _value_where(p, filters, zone)
     amount = _col("transaction_amount")
@@ -404,6 +406,17 @@ def _where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
     if filters.amount_max is not None:
         clauses.append(f"{amount} <= {p.bind('amount_max', filters.amount_max)}")
     return clauses
+
+
+def _day_start(day: date | None, zone: LocalZone) -> datetime | None:
+    """Local midnight of ``day`` in UTC; None (no bound) without a day, or for a day so near the
+    calendar's ends that its midnight falls outside it: every stored time is on its side."""
+    if day is None:
+        return None
+    try:
+        return local_day_start_utc(day, zone.name)
+    except OverflowError:
+        return None
 
 
 def _rollup_where(p: _Params, filters: Filters, zone: LocalZone) -> list[str]:
@@ -855,7 +868,10 @@ def kpis(store: Store, dataset: str, filters: Filters) -> Kpis:
         return Kpis(None, None, None, None, PeriodFigures(), None)
     current = filters.replace(date_from=start, date_until=end)
     days = (end - start).days + 1
-    prev = (start - timedelta(days=days), start - timedelta(days=1))
+    try:
+        prev = (start - timedelta(days=days), start - timedelta(days=1))
+    except OverflowError:  # a period from the calendar's first days has none before it
+        prev = (None, None)
     frame = _run(store, "kpis", dataset, lambda t, zone: kpis_sql(t, zone, current, prev[0]))
     figures = {row["period"]: PeriodFigures(
         transactions=int(row["transactions"]), labelled=int(row["labelled"]),
@@ -1011,8 +1027,10 @@ def region_breakdown(store: Store, dataset: str, filters: Filters) -> pd.DataFra
 
 
 def _by_fraud_amount(frame: pd.DataFrame) -> pd.DataFrame:
-    return frame.sort_values(["fraud_amount", "transactions"], ascending=False, kind="stable") \
-        .reset_index(drop=True)
+    """Largest fraud amount first, to the micro-unit (see _RANKING), then most transactions."""
+    rank = frame["fraud_amount"].round(6)
+    order = np.lexsort((-frame["transactions"].to_numpy(), -rank.to_numpy()))  # stable: last key first
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def _check_n(n: object) -> int:

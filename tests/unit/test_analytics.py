@@ -897,3 +897,34 @@ def test_amount_bounds_on_bin_edges_count_every_row_once(tmp_path):
     finally:
         for store in stores.values():
             store.close()
+
+
+def test_regions_with_equal_fraud_amounts_keep_their_order(tmp_path):
+    """0.1 + 0.2 + 0.3 summed by day first (a rollup) or row by row differ in the last bit:
+    equal totals must still tie, and keep the segments' order."""
+    lines = ["transaction_id,transaction_datetime,account_id,transaction_amount,channel,merchant_location,"
+             "fraudulent_activity"]
+    rows = [("Cusco", "2025-03-01 15:00", 0.1), ("Cusco", "2025-03-02 15:00", 0.2), ("Cusco", "2025-03-02 16:00", 0.3),
+            ("Lima", "2025-03-01 15:00", 0.1), ("Lima", "2025-03-01 16:00", 0.2), ("Lima", "2025-03-02 15:00", 0.3)]
+    lines += [f"t{i},{when},a{i},{amount},pos,{region},true" for i, (region, when, amount) in enumerate(rows)]
+    source = tmp_path / "tie.csv"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    cfg = _settings(tmp_path / "home", TZ)
+    ingest.ingest([source], "t", cfg=cfg)
+    for rows_only in (False, True):
+        store = Store(replace(cfg, hot_rows=0) if rows_only else cfg)
+        try:
+            assert an.region_breakdown(store, "t", Filters())["segment"].tolist() == ["Cusco", "Lima"]
+            assert an.summary(store, "t", Filters()).regions["segment"].tolist() == ["Cusco", "Lima"]
+        finally:
+            store.close()
+
+
+def test_dates_at_the_calendars_ends_bound_nothing(both):
+    """A rollup compares days, the rows compare UTC midnights: a midnight past the calendar's
+    end is no bound, on either."""
+    ends = Filters(date_from=date.min, date_until=date.max)
+    for store in both.values():
+        assert an.count_matching(store, "d", ends).transactions == ROWS
+        assert an.kpis(store, "d", ends).current.transactions == ROWS
+        assert an.count_matching(store, "d", ends, {"channel": "pos"}).transactions > 0  # a drill-down reads rows
