@@ -261,17 +261,13 @@ class Store:
 
     def derived_columns(self, dataset: str, table: str) -> dict[str, str]:
         """Name -> SQL of the derived columns ``table`` has (none for the view or an old table)."""
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
-            return {}
-        return dict(hot.derived)
+        hot = self._hot_of(dataset, table)
+        return {} if hot is None else dict(hot.derived)
 
     def enum_columns(self, dataset: str, table: str) -> frozenset[str]:
         """The columns ``table`` stores as ENUM (none for the view or an old table)."""
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
-            return frozenset()
-        return frozenset(hot.enums)
+        hot = self._hot_of(dataset, table)
+        return frozenset() if hot is None else frozenset(hot.enums)
 
     def enum_values(self, dataset: str, table: str, column: str) -> tuple[str, ...] | None:
         """The values of ``column`` in ENUM code order when ``table`` stores it as ENUM, else None.
@@ -279,8 +275,8 @@ class Store:
         A filter on several values of a column compares codes instead of text: DuckDB pushes one
         value into the scan, but evaluates a list of values row by row as text (a third slower).
         """
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table or column not in hot.enums:
+        hot = self._hot_of(dataset, table)
+        if hot is None or column not in hot.enums:
             return None
         with self._lock:
             found = hot.enum_values.get(column)
@@ -294,24 +290,20 @@ class Store:
 
     def rollups(self, dataset: str, table: str) -> tuple[Rollup, ...]:
         """The rollups of ``table`` (none for the view or an old table): see ROLLUPS."""
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
-            return ()
-        return hot.rollups
+        hot = self._hot_of(dataset, table)
+        return () if hot is None else hot.rollups
 
     def amount_bins(self, dataset: str, table: str) -> tuple[tuple[int, float, float], ...]:
         """(bin, smallest amount, largest amount) of each amount bin of ``table``, when it has
         rollups (see AMOUNT_BINS); else none."""
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
-            return ()
-        return hot.amount_bins
+        hot = self._hot_of(dataset, table)
+        return () if hot is None else hot.amount_bins
 
     def entity_rows(self, dataset: str, table: str, column: str) -> str | None:
         """The table of ``table``'s rows whose ``column`` has a labelled fraud, sorted by the
         column's code (see ENTITY_ROWS); None for the view, an old table or a column without one."""
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table or column not in hot.entity_rows:
+        hot = self._hot_of(dataset, table)
+        if hot is None or column not in hot.entity_rows:
             return None
         return hot_name(dataset, hot.version, ENTITY_ROWS[column])
 
@@ -326,10 +318,8 @@ class Store:
         return self._companion(dataset, table, BY_AMOUNT)
 
     def _companion(self, dataset: str, table: str, suffix: str) -> str:
-        hot = self._current_hot(dataset)
-        if hot is None or not hot.built or hot_name(dataset, hot.version) != table:
-            return table
-        return hot_name(dataset, hot.version, suffix)
+        hot = self._hot_of(dataset, table)
+        return table if hot is None else hot_name(dataset, hot.version, suffix)
 
     def query_analytics(self, name: str, dataset: str, build: Callable[[str], tuple[str, dict]],
                         rows: bool = False, derived: Mapping[str, str] | None = None):
@@ -345,14 +335,18 @@ class Store:
         # A new version dropped the table between naming it and running the query.
         return run(name, *build(self.analytics_table(dataset, derived)))
 
+    def _hot_of(self, dataset: str, table: str) -> _Hot | None:
+        """The record of ``table`` when it is the dataset's current analytics table, else None."""
+        hot = self._current_hot(dataset)
+        return hot if hot is not None and hot.built and hot_name(dataset, hot.version) == table else None
+
     def _current_hot(self, dataset: str) -> _Hot | None:
         with self._lock:
             hot = self._hot.get(dataset)
             return hot if hot and hot.version == self._versions.get(dataset) else None
 
     def _is_current(self, dataset: str, table: str) -> bool:
-        hot = self._current_hot(dataset)
-        return hot is not None and hot.built and hot_name(dataset, hot.version) == table
+        return self._hot_of(dataset, table) is not None
 
     def _build_hot(self, dataset: str, view: str, derived: dict[str, str]) -> _Hot:
         info = datasets.read(self.home, dataset)
@@ -621,13 +615,19 @@ def _attach_kept(cur, dataset: str, version: int, path: Path) -> list[str] | Non
     return [c for c in columns if f"{_hot_base(dataset, version)}_{c}" in types]
 
 
+def _companions_of(cur, dataset: str, version: int) -> dict[str, int]:
+    """Suffix -> rows of each table attached beside the analytics table of ``version``."""
+    base = _hot_base(dataset, version) + "_"
+    sizes = cur.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = $db",
+                        {"db": hot_catalog(dataset, version).strip('"')}).fetchall()
+    return {name.removeprefix(base): int(size) for name, size in sizes if name.startswith(base)}
+
+
 def _rollups_of(cur, dataset: str, version: int) -> tuple[Rollup, ...]:
     """The rollups the attached table of ``version`` has, fewest groups first."""
-    sizes = dict(cur.execute("SELECT table_name, estimated_size FROM duckdb_tables() WHERE database_name = $db",
-                             {"db": hot_catalog(dataset, version).strip('"')}).fetchall())
-    found = [rollup._replace(table=hot_name(dataset, version, name),
-                             groups=int(sizes[f"{_hot_base(dataset, version)}_{name}"]))
-             for name, rollup in ROLLUPS.items() if f"{_hot_base(dataset, version)}_{name}" in sizes]
+    sizes = _companions_of(cur, dataset, version)
+    found = [rollup._replace(table=hot_name(dataset, version, name), groups=sizes[name])
+             for name, rollup in ROLLUPS.items() if name in sizes]
     return tuple(sorted(found, key=lambda rollup: rollup.groups))
 
 
@@ -646,9 +646,8 @@ def _amount_bins_of(cur, dataset: str, version: int,
 
 def _entity_rows_of(cur, dataset: str, version: int) -> tuple[str, ...]:
     """The columns whose ENTITY_ROWS table the attached table of ``version`` has."""
-    names = {name for name, in cur.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = $db",
-                                           {"db": hot_catalog(dataset, version).strip('"')}).fetchall()}
-    return tuple(c for c, table in ENTITY_ROWS.items() if f"{_hot_base(dataset, version)}_{table}" in names)
+    names = _companions_of(cur, dataset, version)
+    return tuple(c for c, table in ENTITY_ROWS.items() if table in names)
 
 
 def _remove_older(path: Path, version: int) -> None:
