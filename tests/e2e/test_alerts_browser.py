@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from test_browser import assert_clean, wait_idle
+from test_browser import assert_clean, downloaded_text, wait_idle
 from test_model_pages_browser import metric, open_page, shoot
 
 pytestmark = pytest.mark.e2e
@@ -87,9 +87,7 @@ def test_work_one_alert_end_to_end(server, small_page: Page, artifacts: Path):
     expect(page.get_by_text(re.compile(rf"^Alerts 1–{min(total, 50)} of {total:,}"))).to_be_visible()
 
     # The page's CSV is the first page of the queue, formula-like cells escaped.
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Download CSV").click()
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(downloaded_text(page, page.get_by_role("button", name="Download CSV")))))
     first = alerts.queue(dataset="demo", limit=50, cfg=cfg).rows
     assert [int(r["id"]) for r in rows] == first["id"].tolist()
     assert not any(v.startswith(("=", "+", "-", "@")) for r in rows for v in r.values() if v)

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Locator, Page, expect
 
 pytestmark = pytest.mark.e2e
 
@@ -47,6 +47,18 @@ def wait_idle(page: Page) -> None:
     for _ in range(3):  # a rerun can start right after one ends
         page.wait_for_timeout(300)
         expect(page.locator('[data-testid="stStatusWidget"]')).to_have_count(0, timeout=WAIT_MS)
+
+
+def downloaded_text(page: Page, button: Locator) -> str:
+    """Click a download button once the app is idle and the button enabled; the file's text.
+
+    The click also reruns the script, so it waits for a quiet app first and gives the file as
+    long as any other step (a loaded machine can be slow to answer)."""
+    wait_idle(page)
+    expect(button).to_be_enabled(timeout=WAIT_MS)
+    with page.expect_download(timeout=WAIT_MS) as download:
+        button.click()
+    return Path(download.value.path()).read_text(encoding="utf-8-sig")
 
 
 def metric(page: Page, label: str) -> str:
@@ -112,10 +124,8 @@ def test_first_start_then_upload_and_ingest(server, page: Page, artifacts: Path,
     assert metric(page, "Rejected") == f"{len(BAD_ROWS):,}"
     expect(page.get_by_role("heading", name="Data quality: e2e_bank")).to_be_visible()
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name=re.compile("Download rejected rows")).click()
-    rejects = list(csv.DictReader(io.StringIO(
-        Path(download.value.path()).read_text(encoding="utf-8-sig"), newline="")))
+    rejects = list(csv.DictReader(io.StringIO(downloaded_text(
+        page, page.get_by_role("button", name=re.compile("Download rejected rows"))), newline="")))
     assert len(rejects) == len(BAD_ROWS)
     assert all(not (r["value"] or "").startswith(("=", "+", "-", "@")) for r in rejects)
     assert "'=1+1" in {r["value"] for r in rejects}

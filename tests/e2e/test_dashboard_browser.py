@@ -20,7 +20,7 @@ from fraudlens import analytics, export, operating
 from fraudlens.analytics import Filters
 from fraudlens.config import DEMO_DATASET, Settings
 from fraudlens.store import Store
-from test_browser import assert_clean, metric, screenshot, wait_idle
+from test_browser import assert_clean, downloaded_text, metric, screenshot, wait_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -138,10 +138,8 @@ def test_overview_and_explore(server, page: Page, artifacts: Path, library: Stor
         expect(page.get_by_text(f"Rows 51–", exact=False)).to_be_visible(timeout=WAIT_MS)
         wait_idle(page)
 
-    with page.expect_download() as download:
-        page.get_by_role("button", name=re.compile(r"^Download CSV")).click()
-    rows = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"),
-                                           newline="")))
+    rows = list(csv.DictReader(io.StringIO(
+        downloaded_text(page, page.get_by_role("button", name=re.compile(r"^Download CSV"))), newline="")))
     assert len(rows) == drilled.transactions
     assert {r["channel"] for r in rows} == {channel} and {r["merchant_location"] for r in rows} == {"Lima"}
     assert not any(r["account_id"].startswith(export.MASK) for r in rows)
@@ -160,10 +158,8 @@ def test_overview_and_explore(server, page: Page, artifacts: Path, library: Stor
     expect(nav.get_by_role("link", name="Data", exact=True)).to_have_count(0)
     go(page, "Overview")
     charts_ready(page, 4)
-    with page.expect_download() as download:
-        page.get_by_role("button", name="Largest fraud cases (CSV)").click()
-    cases = list(csv.DictReader(io.StringIO(Path(download.value.path()).read_text(encoding="utf-8-sig"),
-                                            newline="")))
+    cases = list(csv.DictReader(io.StringIO(
+        downloaded_text(page, page.get_by_role("button", name="Largest fraud cases (CSV)")), newline="")))
     assert cases and all(r["account_id"].startswith(export.MASK) for r in cases)
     assert_clean(page, console_errors)
     screenshot(page, artifacts / "overview_executive.png")
