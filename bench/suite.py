@@ -5,11 +5,12 @@ On N generated transactions (1,000,000 by default; the issue asks about 10,000,0
 - the build steps, each in its own process so its peak RSS is its own (``bench/steps.py``):
   generator, ingest and feature-pipeline throughput, training the default XGBoost model (on the
   N set, or on a 1,000,000-row set when N is larger), scoring the N set, and loading the N set
-  into pandas;
+  into pandas and into polars;
 - what the pages compute, through the library calls the pages make: cold (the first call on a
   fresh Store) and warm (median and p95 of ``REPEATS`` calls after it, each with other filters so
   no cache can answer), beside the same answer computed with pandas on the DataFrame already in
-  memory (``bench/pandas_baseline.py``). Every pair of answers is compared; a disagreement is
+  memory (``bench/pandas_baseline.py``), and for the dashboard aggregations with polars in
+  memory (``bench/polars_baseline.py``). Every pair of answers is compared; a disagreement is
   listed in the report, marked in the JSON, and the command exits 1.
 
 Each measure carries its target from the issue, marked met or missed.
@@ -47,8 +48,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import polars as pl
 
 from bench import pandas_baseline as pb
+from bench import polars_baseline as plb
 from bench import steps
 from fraudlens import alerts, analytics, datasets, monitor, operating, ops, registry
 from fraudlens import metrics as fl_metrics
@@ -68,7 +71,7 @@ TRAIN_ROWS = 1_000_000  # larger sets are scored with a model trained on a set o
 MIN_ROWS = 10_000  # fewer leave too few frauds in the test window to train on
 SEED = 7
 TZ = "America/Lima"
-REPEATS = 7  # warm calls per measure, after the cold one
+REPEATS = 20  # warm calls per measure, after the cold one: enough for a p95 that is not just the slowest
 AT_CALLS = 2_000  # ThresholdTable.at calls (microseconds each)
 PAGE_ROWS = 100
 QUEUE_ROWS = 50
@@ -160,6 +163,9 @@ elif step == "score":
 elif step == "pandas_load":
     from bench import pandas_baseline
     out["rows"] = len(timed(lambda: pandas_baseline.load(args["parts"], args["scores"], args["tz"])))
+elif step == "polars_load":
+    from bench import polars_baseline
+    out["rows"] = len(timed(lambda: polars_baseline.load(args["parts"], args["scores"], args["tz"])))
 out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
@@ -258,13 +264,18 @@ def prepare(work: Path, rows: int, seed: int) -> Built:
                  record=record, train_record=train_record, train_rows=min(rows, TRAIN_ROWS), home=work / "home")
 
 
-def pandas_load_step(cfg: Settings, built: Built) -> tuple[dict, list[str]]:
-    """Load the N set into pandas in a child process (its time and peak RSS), and its parts."""
+def baseline_load_steps(cfg: Settings, built: Built) -> tuple[dict, list[str]]:
+    """Load the N set into pandas, then into polars, each in a child process (its time and peak
+    RSS): ``{"pandas": ..., "polars": ...}``, and the set's parts."""
     info = datasets.read(cfg.home, built.dataset)
     parts = [str(p) for p in datasets.part_paths(cfg.home, info)]
-    log("pandas load")
     args = {"parts": parts, "scores": str(built.scores), "tz": info.timezone or TZ}
-    return {**steps.run_step(CHILD, "pandas_load", args, child_env(cfg.home)), "measured_at": now_iso()}, parts
+    loads = {}
+    for engine in ("pandas", "polars"):
+        log(f"{engine} load")
+        loads[engine] = {**steps.run_step(CHILD, f"{engine}_load", args, child_env(cfg.home)),
+                         "measured_at": now_iso()}
+    return loads, parts
 
 
 # ---------------------------------------------------------------------------------------------
@@ -276,12 +287,14 @@ class Target:
     text: str
     p95_ms: float | None = None
     min_ratio: float | None = None
+    polars: bool = False  # the warm median must be no slower than polars'
 
 
 @dataclass(frozen=True)
 class Measure:
     """``library(store, arg)`` and ``pandas(arg)`` for each of ``args``; ``args[0]`` is the cold
-    call (it also warms up), the others are timed warm. pandas runs on ``args[:pandas_calls]``."""
+    call (it also warms up), the others are timed warm. pandas runs on ``args[:pandas_calls]``, and
+    so does ``polars(arg)`` when given, its answers checked against pandas' by ``polars_compare``."""
 
     name: str
     library: Callable[[Store, object], object]
@@ -291,6 +304,8 @@ class Measure:
     target: Target | None = None
     pandas_calls: int | None = None
     note: str = ""
+    polars: Callable[[object], object] | None = None
+    polars_compare: Callable[[object, object], list[str]] | None = None
 
 
 @dataclass(frozen=True)
@@ -300,6 +315,7 @@ class Context:
     model: str
     df: pd.DataFrame
     options: FilterOptions
+    polars: pl.DataFrame | None = None  # the same rows in polars, for the dashboard aggregations
 
 
 def close(a: object, b: object) -> bool:
@@ -312,6 +328,16 @@ def compare_figures(lib: analytics.PeriodFigures | None, pan: dict | None) -> li
         return [] if lib is None and pan is None else [f"FraudLens {lib} vs pandas {pan}"]
     return [f"{k}: FraudLens {getattr(lib, k)!r} vs pandas {pan[k]!r}"
             for k in pb.FIGURES if not close(getattr(lib, k), pan[k])]
+
+
+def compare_figure_dicts(a: dict | None, b: dict | None) -> list[str]:
+    if a is None or b is None:
+        return [] if a is None and b is None else [f"{a} vs pandas {b}"]
+    return [f"{k}: {a[k]!r} vs pandas {b[k]!r}" for k in pb.FIGURES if not close(a[k], b[k])]
+
+
+def compare_kpi_dicts(a: dict, pan: dict) -> list[str]:
+    return [f"{part} {p}" for part in ("current", "previous") for p in compare_figure_dicts(a[part], pan[part])]
 
 
 def compare_kpis(lib: analytics.Kpis, pan: dict) -> list[str]:
@@ -376,7 +402,11 @@ def compare_top(lib: pd.DataFrame, pan: pd.DataFrame) -> list[str]:
 
 
 def compare_page(lib: analytics.TransactionsPage, pan: pd.DataFrame) -> list[str]:
-    rows = lib.rows
+    return compare_rows(lib.rows, pan)
+
+
+def compare_rows(rows: pd.DataFrame, pan: pd.DataFrame) -> list[str]:
+    """The same transactions in the same order, with the same local times, labels and amounts."""
     ids, expected = rows["transaction_id"].tolist(), pan["transaction_id"].tolist()
     if ids != expected:
         first = next((i for i, (a, b) in enumerate(zip(ids, expected)) if a != b), min(len(ids), len(expected)))
@@ -533,7 +563,14 @@ def explore_pandas(df: pd.DataFrame, f: Filters) -> dict:
 EXPLORE_CHECKS = {"count": compare_figures, "heatmap": compare_heatmap, "daily": compare_daily,
                   "amounts": compare_amounts, "by_channel": compare_segments, "regions": compare_segments,
                   "top_merchants": compare_top, "top_accounts": compare_top, "table": compare_page}
-AGGREGATION = Target("p95 < 100 ms, ≥ 5× pandas", p95_ms=100, min_ratio=5)
+AGGREGATION = Target("p95 < 100 ms, ≥ 5× pandas, ≤ polars", p95_ms=100, min_ratio=5, polars=True)
+
+
+def polars_parts(ctx: Context, call: Callable, compare: Callable) -> dict:
+    """A measure's polars call and check, when the suite has the rows in polars."""
+    if ctx.polars is None:
+        return {}
+    return {"polars": lambda a: call(ctx.polars, a), "polars_compare": compare}
 
 
 def dashboard_measures(ctx: Context) -> list[Measure]:
@@ -542,21 +579,28 @@ def dashboard_measures(ctx: Context) -> list[Measure]:
     sorts = [(f, ("transaction_datetime", "transaction_amount")[i % 2]) for i, f in enumerate(explore)]
     return [
         Measure("KPIs with previous-period deltas", lambda s, f: analytics.kpis(s, ds, f),
-                lambda f: pb.kpis(df, f), compare_kpis, over, AGGREGATION),
+                lambda f: pb.kpis(df, f), compare_kpis, over, AGGREGATION,
+                **polars_parts(ctx, plb.kpis, compare_kpi_dicts)),
         Measure("hour × weekday heatmap", lambda s, f: analytics.hour_weekday_heatmap(s, ds, f),
-                lambda f: pb.hour_weekday_heatmap(df, f), compare_heatmap, explore, AGGREGATION),
+                lambda f: pb.hour_weekday_heatmap(df, f), compare_heatmap, explore, AGGREGATION,
+                **polars_parts(ctx, plb.hour_weekday_heatmap, compare_heatmap)),
         Measure("daily series", lambda s, f: analytics.daily_series(s, ds, f, "day"),
-                lambda f: pb.daily_series(df, f), compare_daily, explore, AGGREGATION),
+                lambda f: pb.daily_series(df, f), compare_daily, explore, AGGREGATION,
+                **polars_parts(ctx, plb.daily_series, lambda a, b: compare_frames(a, b, "period"))),
         Measure("segments by channel", lambda s, f: analytics.segments(s, ds, f, "channel"),
-                lambda f: pb.segments(df, f, "channel"), compare_segments, over, AGGREGATION),
+                lambda f: pb.segments(df, f, "channel"), compare_segments, over, AGGREGATION,
+                **polars_parts(ctx, lambda p, f: plb.segments(p, f, "channel"), compare_segments)),
         Measure(f"top {TOP_N} merchants, one channel",
                 lambda s, f: analytics.top_entities(s, ds, f, "merchant_id", TOP_N),
                 lambda f: pb.top_entities(df, f, "merchant_id", TOP_N), compare_top,
-                channel_filters(ctx.options, n), AGGREGATION),
+                channel_filters(ctx.options, n), AGGREGATION,
+                **polars_parts(ctx, lambda p, f: plb.top_entities(p, f, "merchant_id", TOP_N), compare_top)),
         Measure(f"transactions page ({PAGE_ROWS} rows)",
                 lambda s, a: analytics.transactions_page(s, ds, a[0], sort=a[1], limit=PAGE_ROWS),
                 lambda a: pb.transactions_page(df, a[0], a[1], True, PAGE_ROWS), compare_page, sorts,
-                AGGREGATION, note="sorted by time or by amount, newest/largest first"),
+                AGGREGATION, note="sorted by time or by amount, newest/largest first",
+                **polars_parts(ctx, lambda p, a: plb.transactions_page(p, a[0], a[1], True, PAGE_ROWS),
+                               compare_rows)),
         Measure("Overview page, all its data", lambda s, f: overview_data(s, ds, f),
                 lambda f: overview_pandas(df, f), compare_parts(OVERVIEW_CHECKS), over,
                 Target("p95 < 250 ms", p95_ms=250), note="KPIs, daily series, 2 segment charts, largest frauds"),
@@ -690,7 +734,8 @@ def p95(values: list[float]) -> float:
 
 
 def run_measure(m: Measure, cfg: Settings) -> dict:
-    """Time ``m`` cold and warm, then its pandas equivalent, and compare every pair of answers."""
+    """Time ``m`` cold and warm, then its pandas (and polars) equivalent, and compare every pair
+    of answers."""
     log(m.name)
     store = Store(cfg)
     try:
@@ -710,8 +755,21 @@ def run_measure(m: Measure, cfg: Settings) -> dict:
         "ratio": round(pandas_median / median, 2), "agree": not mismatches, "compared": len(checked),
         "mismatches": mismatches[:10], "target": m.target.text if m.target else "", "note": m.note,
     }
+    if m.polars is not None:
+        row.update(polars_row(m, checked, pan_answers, median))
+        row["agree"] = row["agree"] and row["polars_agree"]
     row["status"] = query_status(row, m.target)
     return row
+
+
+def polars_row(m: Measure, checked: list, pan_answers: list, median: float) -> dict:
+    """The polars timings of ``m`` and whether its answers agree with pandas'."""
+    times_, answers = time_calls(m.polars, checked)
+    mismatches = [f"polars, {describe(a)}: {p}" for a, po, pan in zip(checked, answers, pan_answers)
+                  for p in m.polars_compare(po, pan)]
+    polars_median = statistics.median(times_[1:])
+    return {"polars_median_ms": round(polars_median, 4), "polars_ratio": round(polars_median / median, 2),
+            "polars_agree": not mismatches, "polars_mismatches": mismatches[:10]}
 
 
 def query_status(row: dict, target: Target | None) -> str:
@@ -722,6 +780,8 @@ def query_status(row: dict, target: Target | None) -> str:
         missed.append(f"p95 {ms(row['warm_p95_ms'])} ms")
     if target.min_ratio is not None and not row["ratio"] >= target.min_ratio:
         missed.append(f"{times(row['ratio'])} pandas")
+    if target.polars and "polars_median_ms" in row and not row["warm_median_ms"] <= row["polars_median_ms"]:
+        missed.append(f"slower than polars ({ms(row['polars_median_ms'])} ms)")
     return "met" if not missed else "missed: " + ", ".join(missed)
 
 
@@ -744,7 +804,7 @@ def throughput_status(entry: dict) -> str:
     return "met" if not missed else "missed: " + ", ".join(missed)
 
 
-def build_rows(built: Built, load: dict, started_at: str) -> list[dict]:
+def build_rows(built: Built, loads: dict, started_at: str) -> list[dict]:
     rec, train = built.record, built.train_record["train"]
     fast = "≥ 1M rows/s, peak RSS < 4 GB"
     if built.train_rows == TRAIN_ROWS:
@@ -759,7 +819,9 @@ def build_rows(built: Built, load: dict, started_at: str) -> list[dict]:
         step_row(f"features + training XGBoost ({train['model']})", train, started_at,
                  "≤ 30 s on 1M rows", train_status),
         step_row("scoring", rec["score"], started_at),
-        step_row("baseline: pandas loads the set into memory", load, started_at),
+        step_row("baseline: pandas loads the set into memory", loads["pandas"], started_at),
+        step_row("baseline: polars loads the set into memory (text of few values as Categorical)",
+                 loads["polars"], started_at),
     ]
     rows[3]["rows_train_window"] = train["rows_train"]
     rows[3]["average_precision"] = train["average_precision"]
@@ -885,23 +947,28 @@ def to_markdown(r: dict) -> str:
         f"connection); warm is the median and p95 of {REPEATS} calls after it, each with different filters "
         f"(dates, channels, types, regions, amounts, labels) so no cache answers. pandas: the same answer from "
         f"the DataFrame already in memory (loaded once, with local time, fraud flag, fraud amount and score "
-        f"precomputed), median of its warm calls. Every pair of answers is compared.",
+        f"precomputed), median of its warm calls. polars: the dashboard aggregations on the same rows in "
+        f"a polars DataFrame in memory (lazy queries, text of few values as Categorical, results handed "
+        f"over as pandas), median of its warm calls; its answers are checked against pandas'. Every pair "
+        f"of answers is compared.",
         "",
-        "| measure | cold ms | warm median ms | warm p95 ms | pandas median ms | pandas / FraudLens | agrees "
-        "| target | status |",
-        "|---|---:|---:|---:|---:|---:|---|---|---|",
+        "| measure | cold ms | warm median ms | warm p95 ms | pandas median ms | pandas / FraudLens | "
+        "polars median ms | polars / FraudLens | agrees | target | status |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---|",
     ]
     for q in r["queries"]:
         agrees = "yes" if q["agree"] else "**NO**"
+        polars = (f"{ms(q['polars_median_ms'])} | {times(q['polars_ratio'])}" if "polars_median_ms" in q
+                  else " | ")
         lines.append(f"| {q['name']} | {ms(q['cold_ms'])} | {ms(q['warm_median_ms'])} | "
-                     f"{ms(q['warm_p95_ms'])} | {ms(q['pandas_median_ms'])} | {times(q['ratio'])} | {agrees} | "
-                     f"{q['target']} | {q['status']} |")
+                     f"{ms(q['warm_p95_ms'])} | {ms(q['pandas_median_ms'])} | {times(q['ratio'])} | {polars} | "
+                     f"{agrees} | {q['target']} | {q['status']} |")
     a, t = r["agreement"], r["targets"]
-    lines += ["", (f"**Agreement: all {len(r['queries'])} measures agree with pandas "
+    lines += ["", (f"**Agreement: all {len(r['queries'])} measures agree with pandas, and polars with pandas "
                    f"({a['compared']} answers compared).**" if a["ok"] else
-                   f"**MISMATCH: pandas and FraudLens disagree on {', '.join(a['failed'])}.**")]
+                   f"**MISMATCH: the answers differ on {', '.join(a['failed'])}.**")]
     for q in r["queries"]:
-        lines += [f"- {q['name']}: {p}" for p in q["mismatches"]]
+        lines += [f"- {q['name']}: {p}" for p in q["mismatches"] + q.get("polars_mismatches", [])]
     lines += ["", f"Targets: {t['met']} met, {t['missed']} missed, {t['not_applicable']} not applicable.",
               "", "## Notes", ""]
     lines += [f"- {q['name']}: {q['note']}." for q in r["queries"] if q["note"]]
@@ -936,7 +1003,7 @@ def measure_all(ctx: Context) -> list[dict]:
 
 def run(rows: int = DEFAULT_ROWS, as_json: bool = False, out: str | Path | None = None,
         work: str | Path | None = None, seed: int = SEED) -> int:
-    """Run the suite on ``rows`` transactions; print the report; 1 if pandas and FraudLens disagree."""
+    """Run the suite on ``rows`` transactions; print the report; 1 if any two answers disagree."""
     if isinstance(rows, bool) or not isinstance(rows, int) or rows < MIN_ROWS:
         raise FraudLensError(f"The 'rows' parameter must be an integer >= {MIN_ROWS:,}. Got {rows!r} instead.")
     started, started_at = time.perf_counter(), now_iso()
@@ -944,16 +1011,16 @@ def run(rows: int = DEFAULT_ROWS, as_json: bool = False, out: str | Path | None 
     info_machine = machine()
     built = prepare(work, rows, seed)
     cfg = replace(settings(), home=work / "home", timezone=TZ)
-    load, parts = pandas_load_step(cfg, built)
+    loads, parts = baseline_load_steps(cfg, built)
     log("load into this process for the comparisons")
-    df = pb.load(parts, built.scores, TZ)
+    df, pdf = pb.load(parts, built.scores, TZ), plb.load(parts, built.scores, TZ)
     store = Store(cfg)
     try:
         options = analytics.filter_options(store, built.dataset)
     finally:
         store.close()
-    queries = measure_all(Context(cfg, built.dataset, built.model, df, options))
-    build = build_rows(built, load, started_at)
+    queries = measure_all(Context(cfg, built.dataset, built.model, df, options, pdf))
+    build = build_rows(built, loads, started_at)
     agreement, targets = summary(build, queries)
     info = datasets.read(cfg.home, built.dataset)
     report = {
@@ -966,7 +1033,7 @@ def run(rows: int = DEFAULT_ROWS, as_json: bool = False, out: str | Path | None 
     }
     write_report(report, results_dir(rows, out), as_json)
     if not agreement["ok"]:
-        log(f"MISMATCH: pandas and FraudLens disagree on {', '.join(agreement['failed'])}")
+        log(f"MISMATCH: the answers differ on {', '.join(agreement['failed'])}")
         return 1
     return 0
 

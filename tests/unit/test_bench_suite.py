@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from bench import pandas_baseline as pb
+from bench import polars_baseline as plb
 from bench import suite
 from fraudlens import analytics, datasets
 from fraudlens.analytics import Filters
@@ -34,13 +35,14 @@ def ctx(work) -> suite.Context:
     built = suite.prepare(work, ROWS, suite.SEED)  # everything is reused
     cfg = replace(settings(), home=work / "home", timezone=suite.TZ, memory_limit="1GB", threads=2)
     info = datasets.read(cfg.home, built.dataset)
-    df = pb.load(datasets.part_paths(cfg.home, info), built.scores, suite.TZ)
+    parts = datasets.part_paths(cfg.home, info)
+    df, pdf = pb.load(parts, built.scores, suite.TZ), plb.load(parts, built.scores, suite.TZ)
     store = Store(cfg)
     try:
         options = analytics.filter_options(store, built.dataset)
     finally:
         store.close()
-    return suite.Context(cfg, built.dataset, built.model, df, options)
+    return suite.Context(cfg, built.dataset, built.model, df, options, pdf)
 
 
 def answers(m: suite.Measure, ctx: suite.Context, calls: int | None = None) -> list[tuple]:
@@ -69,6 +71,28 @@ def test_dashboard_pandas_agrees_with_library(ctx):
     for m in suite.dashboard_measures(ctx):
         for arg, lib, pan in answers(m, ctx):
             assert m.compare(lib, pan) == [], (m.name, suite.describe(arg))
+
+
+def test_dashboard_polars_agrees_with_pandas(ctx):
+    measures = [m for m in suite.dashboard_measures(ctx) if m.polars is not None]
+    assert len(measures) == 6  # every dashboard aggregation; the page measures are pandas only
+    for m in measures:
+        for arg in m.args:
+            assert m.polars_compare(m.polars(arg), m.pandas(arg)) == [], (m.name, suite.describe(arg))
+
+
+def test_polars_checks_catch_wrong_answers(ctx):
+    last = ctx.options.last_date
+    f = Filters(date_from=last - timedelta(days=29), date_until=last)
+    wrong = plb.kpis(ctx.polars, f)
+    wrong["current"]["labelled"] -= 1
+    assert suite.compare_kpi_dicts(wrong, pb.kpis(ctx.df, f))
+    assert suite.compare_kpi_dicts(plb.kpis(ctx.polars, f.replace(channels=("online",))), pb.kpis(ctx.df, f))
+    daily = plb.daily_series(ctx.polars, f)
+    daily.loc[3, "frauds"] += 1
+    assert suite.compare_frames(daily, pb.daily_series(ctx.df, f), "period")
+    page = plb.transactions_page(ctx.polars, f, "transaction_amount", True, 20)
+    assert suite.compare_rows(page, pb.transactions_page(ctx.df, f, "transaction_amount", False, 20))
 
 
 def test_kpis_and_heatmap_agree_on_plain_numbers(ctx):
@@ -156,11 +180,14 @@ def test_cli_bench_json(run_cli, work, tmp_path):
     assert report["agreement"]["ok"] is True
     steps = {b["step"].split(" ")[0] for b in report["build"]}
     assert {"generate", "ingest", "features", "scoring", "baseline:"} <= steps
+    assert sum(b["step"].startswith("baseline") for b in report["build"]) == 2  # pandas and polars
     assert all(b["reused"] for b in report["build"] if not b["step"].startswith("baseline"))
     for q in report["queries"]:
         assert {"name", "cold_ms", "warm_median_ms", "warm_p95_ms", "pandas_median_ms", "ratio", "agree",
                 "target", "status"} <= set(q)
-        assert q["agree"] is True, q["mismatches"]
+        assert q["agree"] is True, q["mismatches"] + q.get("polars_mismatches", [])
+    polars = [q for q in report["queries"] if "polars_median_ms" in q]
+    assert len(polars) == 6 and all(q["polars_agree"] and q["polars_median_ms"] > 0 for q in polars)
     assert json.loads((out / f"suite-{ROWS}.json").read_text())["rows"] == ROWS
     assert "| measure |" in (out / f"suite-{ROWS}.md").read_text()
 
