@@ -291,7 +291,11 @@ def _bench(args) -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     if root not in sys.path:
         sys.path.insert(0, root)
-    from bench import suite
+    try:
+        from bench import suite
+    except ModuleNotFoundError as exc:  # polars, the second baseline, is a test requirement
+        raise FraudLensError(f"The benchmark needs the package '{exc.name}', installed with the test "
+                             "requirements: .venv/bin/pip install -r requirements-dev.txt") from None
 
     return suite.run(args.rows, args.json, out=args.out, work=args.work)
 

@@ -4,8 +4,11 @@ wrong answer, and ``python -m fraudlens bench --json`` runs end to end. No timin
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,7 @@ from fraudlens.config import settings
 from fraudlens.store import Store, hot_layout
 
 ROWS = 20_000
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -196,3 +200,13 @@ def test_cli_bench_refuses_too_few_rows(run_cli):
     done = run_cli("bench", "--rows", "50")
     assert done.returncode == 2
     assert "rows" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_cli_bench_names_a_missing_test_requirement():
+    # A fresh process where polars cannot be imported, as on a machine with requirements.txt only.
+    code = ("import sys; sys.modules['polars'] = None; from fraudlens.cli import main; "
+            "raise SystemExit(main(['bench', '--rows', '20000']))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert "'polars'" in done.stderr and "requirements-dev.txt" in done.stderr
+    assert "Traceback" not in done.stderr
