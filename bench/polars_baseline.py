@@ -20,14 +20,19 @@ from bench.pandas_baseline import LABEL
 from fraudlens.analytics import MISSING, Filters
 
 CATEGORIES = ("channel", "transaction_type", "merchant_location")
-FIGURES = (
-    pl.len().alias("transactions"),
-    pl.col("is_labelled").sum().alias("labelled"),
-    pl.col("is_fraud").sum().alias("frauds"),
-    pl.col("fraud_amount").sum().alias("fraud_amount"),
-    pl.col("transaction_amount").sum().alias("amount"),
-)
 NAMES = ("transactions", "labelled", "frauds", "fraud_amount", "amount")
+
+
+def figure_exprs(keep: pl.Expr | None = None, prefix: str = "") -> list[pl.Expr]:
+    """The per-group figures, of the rows where ``keep`` holds (all rows without it)."""
+    col = pl.col if keep is None else (lambda name: pl.col(name).filter(keep))
+    count = pl.len() if keep is None else keep.sum()
+    exprs = (count, col("is_labelled").sum(), col("is_fraud").sum(), col("fraud_amount").sum(),
+             col("transaction_amount").sum())
+    return [e.alias(prefix + name) for e, name in zip(exprs, NAMES)]
+
+
+FIGURES = tuple(figure_exprs())
 
 
 def load(parts: Sequence[str | Path], scores: str | Path | None, tz: str) -> pl.DataFrame:
@@ -85,10 +90,10 @@ def kpis(df: pl.DataFrame, f: Filters) -> dict:
     """As :func:`bench.pandas_baseline.kpis`: the period's totals and the previous period's."""
     days = (f.date_until - f.date_from).days + 1
     rows = select(df, f.replace(date_from=f.date_from - timedelta(days=days)))
-    parts = rows.group_by((pl.col("local_time") >= midnight(f.date_from)).alias("current")) \
-        .agg(*FIGURES).collect()
-    found = {r["current"]: figures(r) for r in parts.iter_rows(named=True)}
-    return {"current": found.get(True, figures(dict.fromkeys(NAMES))), "previous": found.get(False)}
+    current = pl.col("local_time") >= midnight(f.date_from)
+    both = rows.select(*figure_exprs(current, "now_"), *figure_exprs(~current, "before_")).collect().row(0, named=True)
+    now, before = (figures({k: both[prefix + k] for k in NAMES}) for prefix in ("now_", "before_"))
+    return {"current": now, "previous": before if before["transactions"] else None}
 
 
 def hour_weekday_heatmap(df: pl.DataFrame, f: Filters) -> pd.DataFrame:
@@ -110,14 +115,22 @@ def daily_series(df: pl.DataFrame, f: Filters) -> pd.DataFrame:
 
 def segments(df: pl.DataFrame, f: Filters, by: str) -> pd.DataFrame:
     """``segment`` and the figures per value of ``by``, most transactions first."""
-    return select(df, f).group_by(pl.col(by).cast(pl.String).fill_null(MISSING).alias("segment")) \
-        .agg(*FIGURES).sort(["transactions", "segment"], descending=[True, False]).collect().to_pandas()
+    # Grouped on the Categorical itself; only the few result rows become text.
+    return select(df, f).group_by(by).agg(*FIGURES) \
+        .select(pl.col(by).cast(pl.String).fill_null(MISSING).alias("segment"), *NAMES) \
+        .sort(["transactions", "segment"], descending=[True, False]).collect().to_pandas()
 
 
 def top_entities(df: pl.DataFrame, f: Filters, by: str, n: int) -> pd.DataFrame:
-    """The ``n`` values of ``by`` with any fraud and the largest fraud amount: ``entity`` and figures."""
-    return select(df, f).group_by(pl.col(by).alias("entity")).agg(*FIGURES).filter(pl.col("frauds") > 0) \
-        .sort(["fraud_amount", "entity"], descending=[True, False]).head(n).collect().to_pandas()
+    """The ``n`` values of ``by`` with any fraud and the largest fraud amount: ``entity`` and figures.
+    Ranked on the fraud rows, then every row of the winners counted (rows without a value are no
+    entity, as in pandas' groupby)."""
+    rows = select(df, f).filter(pl.col(by).is_not_null())
+    ranked = rows.filter(pl.col("is_fraud")).group_by(by).agg(pl.col("fraud_amount").sum()) \
+        .sort(["fraud_amount", by], descending=[True, False]).head(n).select(by).collect()
+    counted = rows.filter(pl.col(by).is_in(ranked[by].implode())).group_by(pl.col(by).alias("entity")) \
+        .agg(*FIGURES)
+    return counted.sort(["fraud_amount", "entity"], descending=[True, False]).collect().to_pandas()
 
 
 def transactions_page(df: pl.DataFrame, f: Filters, sort: str, descending: bool, limit: int) -> pd.DataFrame:

@@ -769,7 +769,7 @@ def polars_row(m: Measure, checked: list, pan_answers: list, median: float) -> d
                   for p in m.polars_compare(po, pan)]
     polars_median = statistics.median(times_[1:])
     return {"polars_median_ms": round(polars_median, 4), "polars_ratio": round(polars_median / median, 2),
-            "polars_agree": not mismatches, "polars_mismatches": mismatches[:10]}
+            "polars_agree": not mismatches, "polars_compared": len(checked), "polars_mismatches": mismatches[:10]}
 
 
 def query_status(row: dict, target: Target | None) -> str:
@@ -980,7 +980,8 @@ def summary(build: list[dict], queries: list[dict]) -> tuple[dict, dict]:
     targets = {"met": sum(s == "met" for s in statuses), "missed": sum(s.startswith("missed") for s in statuses),
                "not_applicable": sum(s.startswith("n/a") for s in statuses)}
     failed = [q["name"] for q in queries if not q["agree"]]
-    agreement = {"ok": not failed, "failed": failed, "compared": sum(q["compared"] for q in queries)}
+    compared = sum(q["compared"] + q.get("polars_compared", 0) for q in queries)
+    agreement = {"ok": not failed, "failed": failed, "compared": compared}
     return agreement, targets
 
 

@@ -210,3 +210,41 @@ def test_cli_bench_names_a_missing_test_requirement():
     assert done.returncode == 2
     assert "'polars'" in done.stderr and "requirements-dev.txt" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_polars_agrees_with_pandas_on_missing_values(tmp_path):
+    """Rows without a label, channel, region or merchant, tied amounts and times either side of
+    Lima's midnight: the polars baseline answers as pandas' does."""
+    rng = np.random.default_rng(3)
+    n = 400
+    frame = pd.DataFrame({
+        "transaction_id": [f"T{i:04d}" for i in range(n)],
+        "transaction_datetime": pd.Timestamp("2025-03-01 04:00") + pd.to_timedelta(rng.integers(0, 4 * 86400, n), "s"),
+        "transaction_amount": rng.choice([10.0, 25.5, 99.99, 250.0], n),
+        "channel": rng.choice(["pos", "online", None], n),
+        "transaction_type": rng.choice(["purchase", "transfer"], n),
+        "merchant_location": rng.choice(["Lima", "Cusco", None], n),
+        "merchant_id": rng.choice(["M1", "M2", "M3", None], n),
+        "account_id": rng.choice(["A1", "A2"], n),
+        pb.LABEL: pd.array(rng.choice([True, False, None], n, p=[0.3, 0.5, 0.2]), dtype="boolean"),
+    })
+    path = tmp_path / "part.parquet"
+    frame.to_parquet(path)
+    df, pdf = pb.load([path], None, suite.TZ), plb.load([path], None, suite.TZ)
+    first, last = pd.Timestamp("2025-03-01").date(), pd.Timestamp("2025-03-04").date()
+    filters = [Filters(date_from=first, date_until=last), Filters(date_from=last, date_until=last),
+               Filters(date_from=first, date_until=last, label="unknown"),
+               Filters(date_from=first, date_until=last, channels=("online",), amount_min=25.5),
+               Filters(date_from=last + timedelta(days=5), date_until=last + timedelta(days=6))]
+    for f in filters:
+        assert suite.compare_kpi_dicts(plb.kpis(pdf, f), pb.kpis(df, f)) == [], f
+        assert suite.compare_heatmap(plb.hour_weekday_heatmap(pdf, f), pb.hour_weekday_heatmap(df, f)) == []
+        assert suite.compare_frames(plb.daily_series(pdf, f), pb.daily_series(df, f), "period") == []
+        for by in ("channel", "merchant_location"):
+            assert suite.compare_segments(plb.segments(pdf, f, by), pb.segments(df, f, by)) == [], (f, by)
+        top = plb.top_entities(pdf, f, "merchant_id", 2)
+        assert suite.compare_top(top, pb.top_entities(df, f, "merchant_id", 2)) == [], f
+        assert top["entity"].notna().all()
+        for sort in ("transaction_amount", "transaction_datetime"):
+            assert suite.compare_rows(plb.transactions_page(pdf, f, sort, True, 15),
+                                      pb.transactions_page(df, f, sort, True, 15)) == [], (f, sort)
