@@ -814,8 +814,8 @@ def build_rows(built: Built, loads: dict, started_at: str) -> list[dict]:
     rows = [
         step_row("generate (fraudlens.synth)", rec["generate"], started_at),
         step_row("ingest", rec["ingest"], started_at, fast, throughput_status(rec["ingest"])),
-        step_row("features of every row (fraudlens.feature_store: windows in numba, the rest in DuckDB, to Parquet)", rec["features"], started_at, fast,
-                 throughput_status(rec["features"])),
+        step_row("features of every row (fraudlens.feature_store: windows in numba, the rest in DuckDB, "
+                 "to Parquet)", rec["features"], started_at, fast, throughput_status(rec["features"])),
         step_row(f"features + training XGBoost ({train['model']})", train, started_at,
                  "≤ 30 s on 1M rows", train_status),
         step_row("scoring", rec["score"], started_at),
