@@ -869,12 +869,14 @@ def test_a_rollup_is_picked_by_its_keys_then_its_size():
     assert "FROM t " in an.hour_weekday_sql("t", replace(zone, rollups=(small,)), Filters())[0]
 
 
-BOUNDS = [0, 0.005, 0.01, 0.0177, 0.0178, 1, 10 ** 0.25, 1.7782, 1.7783, 9.99, 10, 12345.6, 20000]
+# 1.0001 and 1.7781 cut bin [1, 1.7782] near its ends: the bin is taken whole less its other side.
+BOUNDS = [0, 0.005, 0.01, 0.0177, 0.0178, 1, 1.0001, 1.7781, 10 ** 0.25, 1.7782, 1.7783, 9.99, 10, 12345.6, 20000]
 
 
 def test_amount_bounds_on_bin_edges_count_every_row_once(tmp_path):
-    """Amount bounds read whole bins from a rollup and the edge bins' rows: bounds on, just under
-    and just over the bins' edges give the rows' own answers."""
+    """Amount bounds read whole bins from a rollup and the edge bins' rows (or a whole bin less
+    the rows outside a bound): bounds on, just under and just over the bins' edges give the rows'
+    own answers, in every aggregate and in Explore's summary."""
     cfg = _edge_dataset(tmp_path, TZ)
     stores = {source: Store(replace(cfg, hot_rows=SOURCES[source])) for source in SOURCES}
     try:
@@ -889,11 +891,12 @@ def test_amount_bounds_on_bin_edges_count_every_row_once(tmp_path):
             inside = amounts.between(f.amount_min if f.amount_min is not None else -np.inf,
                                      f.amount_max if f.amount_max is not None else np.inf)
             assert an.count_matching(hot, "e", f).transactions == int(inside.sum()), f
-            for name in ("kpis", "heatmap", "amounts", "regions", "top_accounts"):
+            for name in ("kpis", "daily", "heatmap", "segments_channel", "amounts", "regions", "top_accounts"):
                 try:
                     assert_same_answer(AGGREGATES[name](hot, "e", f), AGGREGATES[name](stores["parquet"], "e", f))
                 except AssertionError as exc:
                     raise AssertionError(f"{name} {f}: {exc}") from None
+            assert_summary_is_each_aggregate(hot, "e", f)
     finally:
         for store in stores.values():
             store.close()
