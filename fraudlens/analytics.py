@@ -1306,7 +1306,8 @@ def _fine_sql(p: _Params, table: str, zone: LocalZone, filters: Filters, by: str
     selects += [_grouping_sets_sql(p, zone.amount_rows, zone, [*_where(p, filters, zone), *_edge_rows(p, *edge)],
                                    parts, column) for edge in edges]
     # The rows taken away lie outside the bounds: every filter but the bounds applies to them.
-    unbounded, negated = filters.replace(amount_min=None, amount_max=None), ", ".join(f"-{c} AS {c}" for c in _LABEL_COUNTS)
+    unbounded = filters.replace(amount_min=None, amount_max=None)
+    negated = ", ".join(f"-{c} AS {c}" for c in _LABEL_COUNTS)
     selects += [f"SELECT * REPLACE ({negated}) FROM (" + _grouping_sets_sql(
         p, zone.amount_rows, zone, [*_where(p, unbounded, zone), *_minus_rows(p, *cut)], parts, column) + ")"
         for cut in minus]
