@@ -323,17 +323,19 @@ def close(a: object, b: object) -> bool:
     return (math.isnan(a) and math.isnan(b)) or math.isclose(a, b, rel_tol=REL, abs_tol=ABS)
 
 
-def compare_figures(lib: analytics.PeriodFigures | None, pan: dict | None) -> list[str]:
-    if lib is None or pan is None:
-        return [] if lib is None and pan is None else [f"FraudLens {lib} vs pandas {pan}"]
-    return [f"{k}: FraudLens {getattr(lib, k)!r} vs pandas {pan[k]!r}"
-            for k in pb.FIGURES if not close(getattr(lib, k), pan[k])]
-
-
 def compare_figure_dicts(a: dict | None, b: dict | None) -> list[str]:
+    """The same figures (or both None); ``b`` is pandas'."""
     if a is None or b is None:
         return [] if a is None and b is None else [f"{a} vs pandas {b}"]
     return [f"{k}: {a[k]!r} vs pandas {b[k]!r}" for k in pb.FIGURES if not close(a[k], b[k])]
+
+
+def figures_of(lib: analytics.PeriodFigures | None) -> dict | None:
+    return None if lib is None else {k: getattr(lib, k) for k in pb.FIGURES}
+
+
+def compare_figures(lib: analytics.PeriodFigures | None, pan: dict | None) -> list[str]:
+    return compare_figure_dicts(figures_of(lib), pan)
 
 
 def compare_kpi_dicts(a: dict, pan: dict) -> list[str]:
@@ -341,8 +343,7 @@ def compare_kpi_dicts(a: dict, pan: dict) -> list[str]:
 
 
 def compare_kpis(lib: analytics.Kpis, pan: dict) -> list[str]:
-    return [f"current {p}" for p in compare_figures(lib.current, pan["current"])] + \
-        [f"previous {p}" for p in compare_figures(lib.previous, pan["previous"])]
+    return compare_kpi_dicts({"current": figures_of(lib.current), "previous": figures_of(lib.previous)}, pan)
 
 
 def compare_frames(lib: pd.DataFrame, pan: pd.DataFrame, key: str | list[str],
