@@ -161,12 +161,13 @@ def _detect_delimiter(text: str) -> str:
         return max(counts, key=counts.get)
 
 
-def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
+def _source_sql(info: SourceInfo, rejects_table: str, numbered: bool = True) -> tuple[str, dict]:
     """SQL reading ``info.path`` with every column as it should be parsed.
 
-    Every row carries ``_row``, its number in the file. The staged table's order cannot stand in
-    for it: built from the CSV reader with computed columns, a few blocks of rows land out of
-    order (seen at 2M rows, even on one thread), which put wrong line numbers on rejects.
+    Every row carries ``_row``, its number in the file, which rejects' line numbers come from.
+    The staged table's order does not stand in for it: DuckDB keeps a file's order only while
+    no operator in the plan reorders rows. A CSV read with ``numbered=False`` has a NULL
+    ``_row``, so both its threads parse; that is for files with nothing to reject.
     JSON Lines number their physical ``_line`` because blank lines are skipped.
     """
     params = {"path": str(info.path)}
@@ -192,9 +193,10 @@ def _source_sql(info: SourceInfo, rejects_table: str) -> tuple[str, dict]:
     params.update(
         {"delim": info.delimiter, "encoding": info.encoding, "compression": info.compression or "none"}
     )
-    # A streaming window keeps file order; it costs the stage its second thread (~0.4 s a 1M rows).
+    # A streaming window keeps file order; it costs the stage its second thread (half its speed).
+    row = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
     return (
-        "SELECT *, row_number() OVER () AS _row FROM read_csv($path, all_varchar = true, "
+        f"SELECT *, {row} AS _row FROM read_csv($path, all_varchar = true, "
         "header = true, delim = $delim, quote = '\"', escape = '\"', encoding = $encoding, "
         "compression = $compression, store_rejects = true, "
         f"rejects_table = '{rejects_table}', rejects_scan = '{rejects_table}_scan', "
@@ -480,12 +482,14 @@ def _convert(con, canonical, col, ref, source, src_type, source_sql, params, pla
         return col, checks
     if canonical == LABEL:
         text = f"lower(trim(CAST({col} AS VARCHAR)))"
-        known = ", ".join(_sql_literal(v) for v in LABEL_TRUE + LABEL_FALSE + LABEL_UNKNOWN)
+        unknown = ", ".join(_sql_literal(v) for v in LABEL_UNKNOWN)
         trues = ", ".join(_sql_literal(v) for v in LABEL_TRUE)
         falses = ", ".join(_sql_literal(v) for v in LABEL_FALSE)
-        value = (f"CASE WHEN {text} IN ({trues}) THEN true WHEN {text} IN ({falses}) THEN false "
+        # Most rows are legitimate: test those words first. A row is bad only when its value is
+        # neither, so the check reads the converted value before comparing any more words.
+        value = (f"CASE WHEN {text} IN ({falses}) THEN false WHEN {text} IN ({trues}) THEN true "
                  f"ELSE NULL END")
-        checks.append((f"NOT {blank} AND {text} NOT IN ({known})",
+        checks.append((f"NOT {blank} AND {ref} IS NULL AND {text} NOT IN ({unknown})",
                        f"bad label ({source}): not one of 1/0, true/false, yes/no, fraud/legit"))
         return value, checks
     value = f"NULLIF(trim(CAST({col} AS VARCHAR)), '')"
@@ -597,14 +601,16 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
     staging = base / datasets.STAGING / ingest_id
     staging.mkdir(parents=True, exist_ok=True)
     # Half the limit: the staged table spills to disk rather than push the process past it.
-    con = connect(cfg, readable=[i.path for i in infos], memory_limit=_half(cfg.memory_limit))
-    notes: list[str] = []
+    # in_clause off: it turns a long IN list (the label words) into a join, and a join loses
+    # the file's row order, which the written part keeps so date filters can skip row groups.
+    con = connect(cfg, readable=[i.path for i in infos], memory_limit=_half(cfg.memory_limit),
+                  options={"disabled_optimizers": "in_clause"})
     try:
-        for n, info in enumerate(infos):
-            report(0.05 + 0.6 * n / len(infos), f"Reading {info.path.name}")
-            notes += _stage_file(con, n, info, keys, cfg.timezone)
-        report(0.7, "Checking duplicate transaction ids")
-        _mark_duplicates(con, infos, previous if mode == "append" else None, home)
+        previous_files = _part_files(home, previous if mode == "append" else None)
+        notes, problems = _stage_all(con, infos, keys, cfg.timezone, previous_files, report)
+        if problems:
+            report(0.7, "Checking duplicate transaction ids")
+            _mark_duplicates(con, infos, previous_files)
         counts = _count(con, infos)
         if strict and counts["rejected"]:
             raise IngestError(_strict_message(con, infos, counts["rejected"]))
@@ -645,9 +651,50 @@ def _half(limit: str) -> str:
     return f"{float(match.group(1)) / 2:g}{match.group(2)}"
 
 
-def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> list[str]:
+def _stage_all(con, infos, keys: dict, tz: str, previous_files: list[str], report: Progress):
+    """Stage every file; (notes, whether any row may be rejected).
+
+    A CSV file is read first without row numbers, on both threads. Only when some row turns out
+    to be rejected, or an id repeats, is it read again with them, for its rejects' line numbers.
+    """
+    notes: list[str] = []
+    unnumbered = []
+    for n, info in enumerate(infos):
+        report(0.05 + 0.6 * n / len(infos), f"Reading {info.path.name}")
+        numbered = info.format != "csv" or "transaction_id" not in info.mapping  # ids from rows
+        notes += _stage_file(con, n, info, keys, tz, numbered)
+        if not numbered:
+            unnumbered.append(n)
+    report(0.65, "Checking for rows to reject")
+    problems = _has_problems(con, infos, previous_files)
+    for n in unnumbered if problems else []:
+        report(0.65, f"Reading {infos[n].path.name} again, numbering its lines for the rejects")
+        _stage_file(con, n, infos[n], keys, tz, numbered=True)
+    return notes, problems
+
+
+def _has_problems(con, infos, previous_files: list[str]) -> bool:
+    """Whether any staged row is rejected, unreadable, or repeats an id of this ingest or the dataset."""
+    for n, info in enumerate(infos):
+        if con.execute(f"SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL").fetchone()[0]:
+            return True
+        table = _parse_rejects(con, n, info)
+        if table and con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
+            return True
+    union = _staged_ids(len(infos))
+    if _has_repeats(con, union):
+        return True
+    if not previous_files:
+        return False
+    return con.execute(
+        f"SELECT count(*) > 0 FROM ({union}) WHERE transaction_id IN "
+        "(SELECT transaction_id FROM read_parquet($files))", {"files": previous_files}
+    ).fetchone()[0]
+
+
+def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: bool = True) -> list[str]:
     """Read one file into temp table ``s{n}``: canonical columns, extras, _line and _reason."""
-    source_sql, params = _source_sql(info, f"rej{n}")
+    source_sql, params = _source_sql(info, f"rej{n}", numbered)
     plan = _plan(con, info, source_sql, params, keys or None, tz)
     mapped = set(info.mapping.values())
     extras, seen = [], set(CANONICAL)
@@ -700,19 +747,27 @@ def _keep_last_scan_rejects(con, n: int) -> None:
         )
 
 
-def _mark_duplicates(con, infos, previous, home: Path) -> None:
-    """Reject a transaction_id seen earlier in this ingest or already in the dataset."""
-    n_files = len(infos)
-    union = " UNION ALL ".join(
+def _part_files(home: Path, previous) -> list[str]:
+    return [str(p) for p in datasets.part_paths(home, previous)] if previous is not None else []
+
+
+def _staged_ids(n_files: int) -> str:
+    """SQL over the ids of every staged row not yet rejected, with their file and row."""
+    return " UNION ALL ".join(
         f"SELECT {n} AS _f, _row, _line, transaction_id FROM s{n} WHERE _reason IS NULL"
         for n in range(n_files)
     )
+
+
+def _mark_duplicates(con, infos, files: list[str]) -> None:
+    """Reject a transaction_id seen earlier in this ingest or already in the dataset's ``files``."""
+    n_files = len(infos)
+    union = _staged_ids(n_files)
     # Most files have none; a distinct count is about half the cost of the window below.
     if _has_repeats(con, union):
         _mark_repeats(con, infos, union)
-    if previous is None:
+    if not files:
         return
-    files = [str(p) for p in datasets.part_paths(home, previous)]
     for n in range(n_files):
         con.execute(
             f"UPDATE s{n} SET _reason = 'duplicate transaction_id (already in the dataset)', "
@@ -840,7 +895,7 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejec
         name = f"part-{ingest_id}-{n}.parquet"
         target = staging / name
         # Time-sorted parts let date filters skip row groups; most exports already are sorted.
-        order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime, _row"
+        order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime, _row, rowid"
         con.execute(
             f"COPY (SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} "
             f"WHERE _reason IS NULL{order}) "

@@ -110,9 +110,11 @@ _ENTITY_ROW_COLUMNS = ("transaction_datetime", "transaction_amount", "fraudulent
 
 def connect(
     cfg: Settings, *, readable: list[Path] | None = None, memory_limit: str | None = None,
-    threads: int | None = None,
+    threads: int | None = None, options: dict | None = None,
 ) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection limited to ``cfg.home`` (and ``readable`` source files).
+
+    ``options`` are further DuckDB settings, fixed for the connection's life.
 
     DuckDB's ``enable_external_access = false`` with ``allowed_directories`` keeps queries
     from reading or writing outside the data directory.
@@ -128,6 +130,7 @@ def connect(
             "threads": threads or cfg.threads,
             "temp_directory": str(tmp),
             "preserve_insertion_order": True,
+            **(options or {}),
         },
     )
     # GLOBAL: a cursor() is a new session and would otherwise fall back to the machine's zone.

@@ -60,7 +60,12 @@ def answers(m: suite.Measure, ctx: suite.Context, calls: int | None = None) -> l
 
 def test_build_is_reused(work):
     again = suite.prepare(work, ROWS, suite.SEED)
-    assert set(again.record) == {"generate", "ingest", "analytics", "features", "train", "score", "monitor"}
+    assert set(again.record) == {"generate", "ingest", "ingest_csv", "analytics", "features", "train", "score",
+                                 "monitor"}
+    csv = again.record["ingest_csv"]
+    assert (csv["rows"], csv["rejected"]) == (ROWS, 0) and csv["csv_mb"] > 0
+    assert not (work / f"{again.dataset}.csv").exists()  # the CSV and its dataset are not kept
+    assert not datasets.exists(again.home, f"{again.dataset}_csv")
     assert again.record["score"]["model"] == again.model
     assert again.scores.is_file()
 

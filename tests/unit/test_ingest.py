@@ -849,8 +849,10 @@ def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
         "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity "
         "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
     con.close()
-    result = ingest.ingest(path, "d", cfg=home)
+    steps = []
+    result = ingest.ingest(path, "d", cfg=home, progress=lambda _f, message: steps.append(message))
     assert (result.loaded, result.rejected) == (rows - 2, 2)
+    assert any("again" in s for s in steps)  # read a second time, numbering its lines
     found = {r["line"]: r["reason"] for r in rejects(home, "d")}
     assert found == {
         1234567 + 2: "bad amount (transaction_amount): negative",
@@ -860,6 +862,29 @@ def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
     order = store.query_rows("order", "SELECT count(*) FILTER (WHERE back) FROM (SELECT transaction_datetime < "
                              f"lag(transaction_datetime) OVER () AS back FROM {store.table('d')})")
     assert order == [(0,)]  # the part is in time order
+
+
+@pytest.mark.slow
+def test_a_clean_large_csv_is_read_once_and_keeps_its_order(home, tmp_path):
+    """Rows of one time stay in file order; large enough for a join in the plan to reorder them."""
+    import duckdb
+
+    path, rows = tmp_path / "clean.csv", 2_000_000
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT 'c' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
+        "'acc' || (i % 5000) AS account_id, i % 1000 AS transaction_amount, "
+        "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity "
+        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
+    con.close()
+    steps = []
+    result = ingest.ingest(path, "d", cfg=home, progress=lambda _f, message: steps.append(message))
+    assert (result.loaded, result.rejected) == (rows, 0)
+    assert not any("again" in s for s in steps)
+    store = get_store(home)
+    moved = store.query_rows("order", "SELECT count(*) FROM (SELECT CAST(substr(transaction_id, 2) AS BIGINT) "
+                             f"AS i, row_number() OVER () - 1 AS k FROM {store.table('d')}) WHERE i <> k")
+    assert moved == [(0,)]
 
 
 @pytest.mark.slow
