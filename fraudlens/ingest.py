@@ -165,9 +165,8 @@ def _source_sql(info: SourceInfo, rejects_table: str, numbered: bool = True) -> 
     """SQL reading ``info.path`` with every column as it should be parsed.
 
     Every row carries ``_row``, its number in the file, which rejects' line numbers come from.
-    The staged table's order does not stand in for it: DuckDB keeps a file's order only while
-    no operator in the plan reorders rows. A CSV read with ``numbered=False`` has a NULL
-    ``_row``, so both its threads parse; that is for files with nothing to reject.
+    A CSV read with ``numbered=False`` leaves it NULL, to be taken from the row's place in the
+    staged table (``_stage_all``): numbering rows as they are read would serialise the scan.
     JSON Lines number their physical ``_line`` because blank lines are skipped.
     """
     params = {"path": str(info.path)}
@@ -193,7 +192,7 @@ def _source_sql(info: SourceInfo, rejects_table: str, numbered: bool = True) -> 
     params.update(
         {"delim": info.delimiter, "encoding": info.encoding, "compression": info.compression or "none"}
     )
-    # A streaming window keeps file order; it costs the stage its second thread (half its speed).
+    # A streaming window keeps file order; it costs the scan its second thread (half its speed).
     row = "row_number() OVER ()" if numbered else "CAST(NULL AS BIGINT)"
     return (
         f"SELECT *, {row} AS _row FROM read_csv($path, all_varchar = true, "
@@ -654,22 +653,22 @@ def _half(limit: str) -> str:
 def _stage_all(con, infos, keys: dict, tz: str, previous_files: list[str], report: Progress):
     """Stage every file; (notes, whether any row may be rejected).
 
-    A CSV file is read first without row numbers, on both threads. Only when some row turns out
-    to be rejected, or an id repeats, is it read again with them, for its rejects' line numbers.
+    A CSV file is read on both threads without numbering its rows: its staged table keeps the
+    file's order (``_keeps_order``), so a row's number is its place there. That number is written
+    into ``_row``, for rejects' line numbers, only when some row is rejected or an id repeats.
     """
     notes: list[str] = []
-    unnumbered = []
+    by_order = []
     for n, info in enumerate(infos):
         report(0.05 + 0.6 * n / len(infos), f"Reading {info.path.name}")
-        numbered = info.format != "csv" or "transaction_id" not in info.mapping  # ids from rows
-        notes += _stage_file(con, n, info, keys, tz, numbered)
-        if not numbered:
-            unnumbered.append(n)
+        file_notes, ordered = _stage_file(con, n, info, keys, tz)
+        notes += file_notes
+        if ordered:
+            by_order.append(n)
     report(0.65, "Checking for rows to reject")
     problems = _has_problems(con, infos, previous_files)
-    for n in unnumbered if problems else []:
-        report(0.65, f"Reading {infos[n].path.name} again, numbering its lines for the rejects")
-        _stage_file(con, n, infos[n], keys, tz, numbered=True)
+    for n in by_order if problems else []:
+        con.execute(f"UPDATE s{n} SET _row = rowid + 1")
     return notes, problems
 
 
@@ -692,8 +691,44 @@ def _has_problems(con, infos, previous_files: list[str]) -> bool:
     ).fetchone()[0]
 
 
-def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: bool = True) -> list[str]:
-    """Read one file into temp table ``s{n}``: canonical columns, extras, _line and _reason."""
+def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> tuple[list[str], bool]:
+    """Read one file into temp table ``s{n}``: canonical columns, extras, _row, _line and _reason.
+
+    Returns the file's notes and whether ``_row`` is left to be filled from the table's order.
+    """
+    # Generated ids are made of row numbers, so a file without ids is numbered as it is read.
+    by_order = info.format == "csv" and "transaction_id" in info.mapping
+    select, params, notes = _stage_select(con, n, info, keys, tz, numbered=not by_order)
+    if by_order and not _keeps_order(con, select, {**params, **keys}):
+        by_order = False
+        select, params, notes = _stage_select(con, n, info, keys, tz, numbered=True)
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE s{n} AS {select}", {**params, **keys})
+        if info.format == "csv":
+            _keep_last_scan_rejects(con, n)
+    except DatabaseError as exc:
+        raise IngestError(f"{info.path.name}: the file cannot be read ({_first_line(exc)}).") from exc
+    return [f"{info.path.name}: {note}" for note in notes], by_order
+
+
+# Streaming operators: DuckDB keeps insertion order through them into a created table. A join
+# (the optimiser makes one of a long IN list) or a sort would not.
+ORDER_KEEPING = frozenset({"READ_CSV", "PROJECTION", "FILTER"})
+
+
+def _keeps_order(con, select: str, params: dict) -> bool:
+    """Whether the rows ``select`` stages land in the file's order."""
+    plan = json.loads(con.execute("EXPLAIN (FORMAT json) " + select, params).fetchall()[0][1])
+    names, todo = set(), list(plan)
+    while todo:
+        node = todo.pop()
+        names.add(node.get("name"))
+        todo += node.get("children", [])
+    return names <= ORDER_KEEPING
+
+
+def _stage_select(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: bool):
+    """(SQL selecting the staged rows of file ``n``, its parameters, notes on how it was read)."""
     source_sql, params = _source_sql(info, f"rej{n}", numbered)
     plan = _plan(con, info, source_sql, params, keys or None, tz)
     mapped = set(info.mapping.values())
@@ -720,18 +755,12 @@ def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: bo
     line = "src._line" if info.format == "jsonl" else "CAST(NULL AS BIGINT)"
     inner = ", ".join(["src.*", *plan.inner])
     outputs = ", ".join(plan.select + extras)
-    sql = (
-        f"CREATE OR REPLACE TEMP TABLE s{n} AS SELECT {outputs}, src._row AS _row, {line} AS _line, "
+    select = (
+        f"SELECT {outputs}, src._row AS _row, {line} AS _line, "
         f"{reasons}[src._k] AS _reason, {columns}[src._k] AS _column, {values} AS _value "
         f"FROM (SELECT src.*, {first} AS _k FROM (SELECT {inner} FROM ({source_sql}) AS src) AS src) AS src"
     )
-    try:
-        con.execute(sql, {**params, **keys})
-        if info.format == "csv":
-            _keep_last_scan_rejects(con, n)
-    except DatabaseError as exc:
-        raise IngestError(f"{info.path.name}: the file cannot be read ({_first_line(exc)}).") from exc
-    return [f"{info.path.name}: {note}" for note in plan.notes]
+    return select, params, plan.notes
 
 
 def _keep_last_scan_rejects(con, n: int) -> None:
