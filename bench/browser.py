@@ -54,8 +54,9 @@ VIEWPORT = {"width": 1366, "height": 768}
 WAIT_MS = 300_000
 # Page title, URL path, plotly charts it draws by default.
 PAGES = (("Home", "", 0), ("Overview", "overview", 4), ("Monitoring", "monitoring", None),
-         ("Explore", "explore", 7), ("Alerts", "alerts", None), ("Thresholds", "thresholds", 6),
+         ("Explore", "explore", 2), ("Alerts", "alerts", None), ("Thresholds", "thresholds", 6),
          ("Explain", "explain", 0), ("Models", "models", None), ("Data", "data", None))
+EXPLORE_CHARTS = next(charts for title, _path, charts in PAGES if title == "Explore")
 TITLES = {"Home": "FraudLens", "Thresholds": "Alert threshold", "Explain": "Explain a score"}
 IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'"
 
@@ -219,7 +220,7 @@ async def one_session(browser, url: str, steps: list[tuple[str, str, int]]) -> d
     started = time.perf_counter()
     await page.goto(f"{url}/explore")
     await page.wait_for_function(IDLE_JS, timeout=WAIT_MS, polling=25)
-    await page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(6).wait_for(timeout=WAIT_MS)
+    await page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(EXPLORE_CHARTS - 1).wait_for(timeout=WAIT_MS)
     opened = time.perf_counter() - started
     times, wrong = [], []
     for label, option, expected in steps:
@@ -234,7 +235,7 @@ async def one_session(browser, url: str, steps: list[tuple[str, str, int]]) -> d
         await page.get_by_test_id("stCaptionContainer").filter(has_text="Calendar views").filter(
             has_text=text).first.wait_for(timeout=WAIT_MS)
         await page.wait_for_function(IDLE_JS, timeout=WAIT_MS, polling=25)
-        await page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(6).wait_for(timeout=WAIT_MS)
+        await page.locator('[data-testid="stPlotlyChart"] .main-svg').nth(EXPLORE_CHARTS - 1).wait_for(timeout=WAIT_MS)
         times.append(time.perf_counter() - started)
         caption = await page.get_by_test_id("stCaptionContainer").filter(has_text="Calendar views").first.inner_text()
         if text not in caption:

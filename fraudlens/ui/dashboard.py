@@ -71,6 +71,14 @@ def reset_drill(page: str) -> None:
     st.session_state[_key(page, "generation")] = st.session_state.get(_key(page, "generation"), 0) + 1
 
 
+def keep_choices(*keys: str) -> None:
+    """Remember the values of widgets a run may not draw (those in a closed tab): Streamlit
+    forgets a widget's value in a run that does not draw it, unless the page sets it again."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[key] = st.session_state[key]
+
+
 def _settle(key: str, allowed: Sequence[str]) -> None:
     """Drop remembered choices the current dataset does not have (Streamlit refuses them)."""
     if key in st.session_state:

@@ -66,6 +66,22 @@ def specs(at: AppTest) -> dict[str, dict]:
     return out
 
 
+EXPLORE_VIEWS = ("When", "What and where", "Who")
+
+
+def open_tab(at: AppTest, view: str) -> AppTest:
+    at.session_state["explore_view"] = view
+    return run_ok(at)
+
+
+def explore_specs(at: AppTest) -> dict[str, dict]:
+    """Plotly specs of every Explore tab, each opened in turn (the first one open again after)."""
+    out = {}
+    for view in EXPLORE_VIEWS[1:] + EXPLORE_VIEWS[:1]:
+        out.update(specs(open_tab(at, view)))
+    return out
+
+
 def trace(spec: dict, name: str) -> dict:
     return next(t for t in spec["data"] if t.get("name") == name)
 
@@ -300,7 +316,10 @@ def test_explore_charts_show_the_library_numbers(app_home):
     at = open_page(as_role("supervisor"), "pages/explore.py")
     store, _ = store_and_last_day(app_home)
     f = Filters()
-    charts_ = specs(at)
+    assert [t.label for t in at.tabs] == list(EXPLORE_VIEWS)
+    # Only the open tab's charts are drawn.
+    assert set(specs(at)) == {"Fraud rate by hour and weekday", "Transactions per day"}
+    charts_ = explore_specs(at)
     assert set(charts_) >= {"Fraud rate by hour and weekday", "Transactions per day",
                             "Amounts of legitimate and fraudulent transactions", "Fraud rate by channel",
                             "Fraud amount by region", "Top merchants by fraud amount",
@@ -336,12 +355,13 @@ def test_explore_filters_apply_to_every_chart(app_home):
     f = Filters(date_from=first, date_until=last, channels=["atm", "pos"], label="fraud")
     total = analytics.count_matching(store, DEMO_DATASET, f)
     assert any(f"**{total.transactions:,}** transactions" in c.value for c in at.caption)
-    bars = trace(specs(at)["Fraud rate by channel"], "fraud rate")
+    bars = trace(specs(open_tab(at, "What and where"))["Fraud rate by channel"], "fraud rate")
     assert sorted(bars["y"]) == ["atm", "pos"]
     at.selectbox(key="explore_segment").set_value("merchant_location")
+    run_ok(open_tab(at, "When"))
     at.selectbox(key="explore_metric").set_value("fraud_amount")
     run_ok(at)
-    charts_ = specs(at)
+    charts_ = explore_specs(at)  # each tab's choice is kept while another tab is open
     assert "Fraud rate by region" in charts_ and "Fraud amount per day" in charts_
     series = analytics.daily_series(store, DEMO_DATASET, f, "day")
     assert trace(charts_["Fraud amount per day"], "fraud amount")["y"] == pytest.approx(
@@ -410,7 +430,8 @@ def test_a_tiny_dataset_with_missing_columns_still_draws(app_home, tmp_path):
     for page in ("pages/overview.py", "pages/explore.py"):
         open_page(at, page)
         assert not at.error, [e.value for e in at.error]
-    charts_ = specs(at)
+    charts_ = explore_specs(at)
+    assert not at.error, [e.value for e in at.error]
     assert trace(charts_["Fraud rate by channel"], "fraud rate")["y"] == [analytics.MISSING]
     assert any("**2** transactions" in c.value for c in at.caption)  # the "=20" row was rejected
 

@@ -42,6 +42,13 @@ def go(page: Page, title: str) -> None:
     wait_idle(page)
 
 
+def open_tab(page: Page, name: str) -> None:
+    page.get_by_role("tab", name=name, exact=True).click()
+    expect(page.get_by_role("tab", name=name, exact=True)).to_have_attribute("aria-selected", "true",
+                                                                           timeout=WAIT_MS)
+    wait_idle(page)
+
+
 def charts_ready(page: Page, count: int) -> None:
     charts = page.locator('[data-testid="stPlotlyChart"]')
     expect(charts).to_have_count(count, timeout=WAIT_MS)
@@ -101,25 +108,30 @@ def test_overview_and_explore(server, page: Page, artifacts: Path, library: Stor
                                                                           timeout=WAIT_MS)
     assert metric(page, "Transactions") == f"{online.current.transactions:,}" != f"{k.current.transactions:,}"
 
-    # Explore: every chart, a filter, then a click on a bar drills into its transactions.
+    # Explore: each tab's charts, a filter, then a click on a bar drills into its transactions.
     go(page, "Explore")
-    charts_ready(page, 7)
+    charts_ready(page, 2)  # the first tab's: only the open tab is drawn
     everything = Filters(date_from=options.first_date, date_until=options.last_date)
     total = analytics.count_matching(library, DEMO_DATASET, everything)
     assert summary(page).startswith(f"All filtered transactions — {total.transactions:,} transactions")
     assert_clean(page, console_errors)
     screenshot(page, artifacts / "explore.png")
+    for view, count in (("Who", 2), ("What and where", 3)):
+        open_tab(page, view)
+        charts_ready(page, count)
+        assert_clean(page, console_errors)
+        screenshot(page, artifacts / f"explore_{view.split()[0].lower()}.png")
 
     choose(page, "Region", "Lima")
     apply_filters(page)
-    charts_ready(page, 7)
+    charts_ready(page, 3)
     lima = everything.replace(regions=["Lima"])
     in_lima = analytics.count_matching(library, DEMO_DATASET, lima)
     expect(page.get_by_test_id("stCaptionContainer").filter(has_text="Calendar views").first).to_contain_text(
         f"{in_lima.transactions:,} transactions", timeout=WAIT_MS)
     assert in_lima.transactions < total.transactions
 
-    segments = page.locator('[data-testid="stPlotlyChart"]').nth(3)  # fraud rate by channel
+    segments = page.locator('[data-testid="stPlotlyChart"]').nth(0)  # fraud rate by channel
     bars = segments.locator(".barlayer .point path")  # the bars, not their error bars
     widths = [(bars.nth(i).bounding_box() or {"width": 0})["width"] for i in range(bars.count())]
     widest = bars.nth(widths.index(max(widths)))
@@ -146,6 +158,9 @@ def test_overview_and_explore(server, page: Page, artifacts: Path, library: Stor
     wait_idle(page)
     assert_clean(page, console_errors)
     screenshot(page, artifacts / "explore_drilldown.png")
+    open_tab(page, "When")  # the selection belongs to the charts on screen
+    expect(page.get_by_text(re.compile(r"^All filtered transactions — "))).to_be_visible(timeout=WAIT_MS)
+    assert summary(page).startswith(f"All filtered transactions — {in_lima.transactions:,} transactions")
 
     # An executive: Home and Overview only, account ids masked.
     role = page.get_by_test_id("stSelectbox").filter(has_text="Role (local mode)")
