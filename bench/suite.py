@@ -117,13 +117,17 @@ elif step == "ingest":
     r = timed(lambda: ingest([args["src"]], args["dataset"], mode="replace"))
     out["rows"], out["rejected"] = r.loaded, r.rejected
 elif step == "ingest_csv":
+    import subprocess
     from pathlib import Path
     from fraudlens import datasets
     from fraudlens.ingest import ingest
     from fraudlens.store import get_store
-    from fraudlens.synth import generate
     csv = Path(args["csv"])
-    generate(csv, args["rows"], seed=args["seed"])  # the same rows, as a bank's CSV export
+    # The same rows, as a bank's CSV export; written by another process, so that this one's peak
+    # RSS is the ingest's own.
+    subprocess.run([sys.executable, "-c", "import sys; from fraudlens.synth import generate; "
+                    "generate(sys.argv[1], int(sys.argv[2]), seed=int(sys.argv[3]))",
+                    str(csv), str(args["rows"]), str(args["seed"])], check=True)
     try:
         r = timed(lambda: ingest([str(csv)], args["csv_dataset"], mode="replace"))
         out["rows"], out["rejected"], out["csv_mb"] = r.loaded, r.rejected, csv.stat().st_size / 2**20

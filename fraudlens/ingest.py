@@ -600,8 +600,9 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
     staging = base / datasets.STAGING / ingest_id
     staging.mkdir(parents=True, exist_ok=True)
     # Half the limit: the staged table spills to disk rather than push the process past it.
-    # in_clause off: it turns a long IN list (the label words) into a join, and a join loses
-    # the file's row order, which the written part keeps so date filters can skip row groups.
+    # in_clause off: it turns a long IN list (the label words) into a join, and a join loses the
+    # file's row order, which a CSV's rejects take their line numbers from (_stage_all) and the
+    # written part keeps so date filters can skip row groups.
     con = connect(cfg, readable=[i.path for i in infos], memory_limit=_half(cfg.memory_limit),
                   options={"disabled_optimizers": "in_clause"})
     try:

@@ -1,7 +1,7 @@
 """Explore: where fraud concentrates, and the transactions behind each pattern.
 
 Filters apply to every chart. The charts sit in three tabs (when, what and where, who); only the
-open one is computed and drawn. Clicking (or box-selecting) an element of a chart shows the
+open one is drawn, and the top lists are computed only for theirs. Clicking (or box-selecting) an element of a chart shows the
 matching transactions below, 50 a page, with a CSV download; a transaction can be opened on the
 Explain page when it exists.
 """
@@ -16,7 +16,9 @@ from fraudlens.errors import FraudLensError
 from fraudlens.ui import auth, cached, dashboard, layout, state
 
 PAGE = "explore"
-VIEWS = ("When", "What and where", "Who")
+# Each tab and the charts it draws.
+VIEWS = {"When": ("heatmap", "trend"), "What and where": ("segments", "regions", "amounts"),
+         "Who": ("top_merchant_id", "top_account_id")}
 
 home = layout.ensure_frame("pages/explore.py")
 dashboard.keep_choices(f"{PAGE}_metric", f"{PAGE}_grain", f"{PAGE}_segment")
@@ -46,10 +48,13 @@ st.caption(f"Dataset **{name}**: {filters.describe()} — **{total.transactions:
            "element to see its transactions at the bottom of the page.")
 dashboard.labels_note(home, name)
 
-# Only the open tab's charts are computed and drawn: seven charts at once took the browser about
-# 0.7 s to draw on every visit and every filter change. A selection belongs to the charts on
-# screen, so another tab starts with none.
-when, what, who = st.tabs(list(VIEWS), key=f"{PAGE}_view", on_change=dashboard.reset_drill, args=(PAGE,))
+# Only the open tab's charts are drawn: seven charts at once took the browser about 0.7 s to draw
+# on every visit and every filter change.
+tabs = st.tabs(list(VIEWS), key=f"{PAGE}_view", on_change="rerun")
+when, what, who = tabs
+# A selection belongs to the charts on screen: another tab (or a later visit) starts with none.
+on_screen = next(names for tab, names in zip(tabs, VIEWS.values()) if tab.open)
+dashboard.keep_drill_of(PAGE, on_screen)
 if when.open:
     with when:
         dashboard.draw_chart(charts.heatmap(found.heatmap, tz), PAGE, "heatmap", file_name="hour-weekday")

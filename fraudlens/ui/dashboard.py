@@ -317,6 +317,13 @@ def drill(page: str) -> dict | None:
     return st.session_state.get(_key(page, "drill"))
 
 
+def keep_drill_of(page: str, names: Sequence[str]) -> None:
+    """Forget the page's drill-down unless one of the charts ``names`` (those on screen) set it."""
+    found = drill(page)
+    if found and found.get("source") not in {chart_key(page, name) for name in names}:
+        reset_drill(page)
+
+
 def _move(page: str, step: int) -> None:
     st.session_state[_key(page, "offset")] = max(0, st.session_state.get(_key(page, "offset"), 0) + step)
 

@@ -374,7 +374,7 @@ def test_a_selection_drills_into_its_transactions_page_by_page(app_home):
     extra = {"channel": ["online", "mobile"]}
     at.session_state["explore_drill"] = {"source": "explore_segments_0", "extra": extra,
                                          "label": "channel online, mobile"}
-    run_ok(at)
+    open_tab(at, "What and where")  # where the chart that set it is
     total = analytics.count_matching(store, DEMO_DATASET, Filters(), extra)
     assert total.transactions > 100
     assert any(m.value.startswith(f"**Selected: channel online, mobile** — {total.transactions:,} transactions")
@@ -401,6 +401,17 @@ def test_a_selection_drills_into_its_transactions_page_by_page(app_home):
     at.button(key="explore_clear").click()
     run_ok(at)
     assert any(m.value.startswith("**All filtered transactions**") for m in at.markdown)
+
+
+def test_a_selection_lasts_only_while_its_chart_is_on_screen(app_home):
+    at = open_page(as_role("supervisor"), "pages/explore.py")
+    at.session_state["explore_drill"] = {"source": "explore_top_merchant_id_0", "extra": {"merchant_id": ["M1"]},
+                                         "label": "merchant M1"}
+    open_tab(at, "Who")
+    assert any(m.value.startswith("**Selected: merchant M1**") for m in at.markdown)
+    open_tab(at, "What and where")
+    assert any(m.value.startswith("**All filtered transactions**") for m in at.markdown)
+    assert "explore_drill" not in at.session_state
 
 
 def test_opening_an_explanation_is_offered_only_to_roles_with_the_explain_page(app_home):

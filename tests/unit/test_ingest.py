@@ -541,7 +541,12 @@ def numbering(request, monkeypatch):
     might reorder them)."""
     if request.param == "as read":
         monkeypatch.setattr(ingest, "_keeps_order", lambda *_a: False)
-    return request.param
+        yield request.param
+        return
+    seen, real = [], ingest._keeps_order
+    monkeypatch.setattr(ingest, "_keeps_order", lambda *a: seen.append(real(*a)) or seen[-1])
+    yield request.param
+    assert seen and all(seen)  # every CSV's staging plan was found to keep the file's order
 
 
 def test_row_rejects_have_file_line_column_reason_value(home, write, numbering):
@@ -862,7 +867,7 @@ def big_csv(tmp_path_factory):
 
 @pytest.mark.slow
 def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
-    """Large enough for DuckDB's CSV reader to store some blocks of rows out of file order."""
+    """Large enough for a join in the staging plan to store blocks of rows out of file order."""
     import duckdb
 
     path, rows = tmp_path / "large.csv", 1_500_000
@@ -885,6 +890,29 @@ def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
     order = store.query_rows("order", "SELECT count(*) FILTER (WHERE back) FROM (SELECT transaction_datetime < "
                              f"lag(transaction_datetime) OVER () AS back FROM {store.table('d')})")
     assert order == [(0,)]  # the part is in time order
+
+
+@pytest.mark.slow
+def test_a_large_csv_with_line_breaks_in_quoted_notes(home, tmp_path):
+    """Records spanning lines, in a file both threads split: every record read, lines exact."""
+    import duckdb
+
+    path, rows = tmp_path / "notes.csv", 1_000_000
+    con = duckdb.connect()
+    con.execute(
+        "COPY (SELECT 'n' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
+        "'acc' || (i % 5000) AS account_id, CASE WHEN i = 777777 THEN -1 ELSE i % 1000 END AS transaction_amount, "
+        "CASE WHEN i % 3 = 0 THEN 'said: ' || chr(10) || 'call back, \"urgent\"' ELSE 'ok' END AS note "
+        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
+    con.close()
+    result = ingest.ingest(path, "d", cfg=home)
+    assert (result.loaded, result.rejected) == (rows - 1, 1)
+    (rej,) = rejects(home, "d")
+    assert (rej["line"], rej["column"]) == (777777 + 2, "transaction_amount")  # a record is one line
+    store = get_store(home)
+    notes = store.query_rows("notes", f"SELECT count(*) FILTER (WHERE note LIKE 'said: %urgent%'), "
+                             f"count(*) FILTER (WHERE note = 'ok') FROM {store.table('d')}")
+    assert notes == [(333_334 - 1, rows - 333_334)]  # 777777 is a multiple of 3: its note went too
 
 
 @pytest.mark.slow
