@@ -844,20 +844,24 @@ def test_a_plan_that_could_reorder_rows_is_seen(home, write):
 # ---------------------------------------------------------------------------- crash safety
 
 
-def _big_csv(path: Path, rows: int) -> Path:
+def _csv_of(path: Path, columns: str, rows: int) -> Path:
+    """``columns`` over ``i`` in ``range(rows)``, written to ``path`` as CSV with a header."""
     import duckdb
 
     con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT 'big' || i AS transaction_id, "
-        "strftime(TIMESTAMP '2025-02-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') AS transaction_datetime, "
-        "'acc' || (i % 5000) AS account_id, round((i % 1000) / 7.0, 2) AS transaction_amount, "
-        "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity, "
-        "'Lima' AS merchant_location FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)",
-        {"n": rows},
-    )
-    con.close()
+    try:
+        con.execute(f"COPY (SELECT {columns} FROM range($n) t(i)) TO '{path}' (HEADER)", {"n": rows})
+    finally:
+        con.close()
     return path
+
+
+def _big_csv(path: Path, rows: int) -> Path:
+    return _csv_of(path, "'big' || i AS transaction_id, "
+                   "strftime(TIMESTAMP '2025-02-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') AS transaction_datetime, "
+                   "'acc' || (i % 5000) AS account_id, round((i % 1000) / 7.0, 2) AS transaction_amount, "
+                   "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity, "
+                   "'Lima' AS merchant_location", rows)
 
 
 @pytest.fixture(scope="module")
@@ -868,17 +872,13 @@ def big_csv(tmp_path_factory):
 @pytest.mark.slow
 def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
     """Large enough for a join in the staging plan to store blocks of rows out of file order."""
-    import duckdb
-
-    path, rows = tmp_path / "large.csv", 1_500_000
-    con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT CASE WHEN i = $n - 1 THEN 'big1' ELSE 'big' || i END AS transaction_id, "
-        "strftime(TIMESTAMP '2025-02-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') AS transaction_datetime, "
-        "'acc' || (i % 5000) AS account_id, CASE WHEN i = 1234567 THEN -1 ELSE i % 1000 END AS transaction_amount, "
-        "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity "
-        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
-    con.close()
+    rows = 1_500_000
+    path = _csv_of(tmp_path / "large.csv",
+                   "CASE WHEN i = $n - 1 THEN 'big1' ELSE 'big' || i END AS transaction_id, "
+                   "strftime(TIMESTAMP '2025-02-01' + to_seconds(i), '%Y-%m-%d %H:%M:%S') AS transaction_datetime, "
+                   "'acc' || (i % 5000) AS account_id, "
+                   "CASE WHEN i = 1234567 THEN -1 ELSE i % 1000 END AS transaction_amount, "
+                   "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity", rows)
     result = ingest.ingest(path, "d", cfg=home)
     assert (result.loaded, result.rejected) == (rows - 2, 2)
     found = {r["line"]: r["reason"] for r in rejects(home, "d")}
@@ -895,16 +895,13 @@ def test_line_numbers_of_a_large_csv_are_its_own(home, tmp_path):
 @pytest.mark.slow
 def test_a_large_csv_with_line_breaks_in_quoted_notes(home, tmp_path):
     """Records spanning lines, in a file both threads split: every record read, lines exact."""
-    import duckdb
-
-    path, rows = tmp_path / "notes.csv", 1_000_000
-    con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT 'n' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
-        "'acc' || (i % 5000) AS account_id, CASE WHEN i = 777777 THEN -1 ELSE i % 1000 END AS transaction_amount, "
-        "CASE WHEN i % 3 = 0 THEN 'said: ' || chr(10) || 'call back, \"urgent\"' ELSE 'ok' END AS note "
-        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
-    con.close()
+    rows = 1_000_000
+    path = _csv_of(tmp_path / "notes.csv",
+                   "'n' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
+                   "'acc' || (i % 5000) AS account_id, "
+                   "CASE WHEN i = 777777 THEN -1 ELSE i % 1000 END AS transaction_amount, "
+                   "CASE WHEN i % 3 = 0 THEN 'said: ' || chr(10) || 'call back, \"urgent\"' ELSE 'ok' END AS note",
+                   rows)
     result = ingest.ingest(path, "d", cfg=home)
     assert (result.loaded, result.rejected) == (rows - 1, 1)
     (rej,) = rejects(home, "d")
@@ -918,16 +915,11 @@ def test_a_large_csv_with_line_breaks_in_quoted_notes(home, tmp_path):
 @pytest.mark.slow
 def test_a_large_csv_keeps_its_order_rows_of_one_time_included(home, tmp_path):
     """Large enough for a join in the plan (a long IN list, rewritten) to reorder the rows."""
-    import duckdb
-
-    path, rows = tmp_path / "clean.csv", 2_000_000
-    con = duckdb.connect()
-    con.execute(
-        "COPY (SELECT 'c' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
-        "'acc' || (i % 5000) AS account_id, i % 1000 AS transaction_amount, "
-        "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity "
-        "FROM range($n) t(i)) TO '" + str(path) + "' (HEADER)", {"n": rows})
-    con.close()
+    rows = 2_000_000
+    path = _csv_of(tmp_path / "clean.csv",
+                   "'c' || i AS transaction_id, '2025-02-01 10:00:00' AS transaction_datetime, "
+                   "'acc' || (i % 5000) AS account_id, i % 1000 AS transaction_amount, "
+                   "CASE WHEN i % 97 = 0 THEN 'yes' ELSE 'no' END AS fraudulent_activity", rows)
     result = ingest.ingest(path, "d", cfg=home)
     assert (result.loaded, result.rejected) == (rows, 0)
     store = get_store(home)
