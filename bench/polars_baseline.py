@@ -16,11 +16,12 @@ from pathlib import Path
 import pandas as pd
 import polars as pl
 
+from bench import pandas_baseline as pb
 from bench.pandas_baseline import LABEL
 from fraudlens.analytics import MISSING, Filters
 
 CATEGORIES = ("channel", "transaction_type", "merchant_location")
-NAMES = ("transactions", "labelled", "frauds", "fraud_amount", "amount")
+NAMES = pb.FIGURES
 
 
 def figure_exprs(keep: pl.Expr | None = None, prefix: str = "") -> list[pl.Expr]:

@@ -607,10 +607,10 @@ def _load(infos, dataset, mode, strict, keys, previous, cfg, report, started) ->
                   options={"disabled_optimizers": "in_clause"})
     try:
         previous_files = _part_files(home, previous if mode == "append" else None)
-        notes, problems = _stage_all(con, infos, keys, cfg.timezone, previous_files, report)
-        if problems:
-            report(0.7, "Checking duplicate transaction ids")
-            _mark_duplicates(con, infos, previous_files)
+        notes, found = _stage_all(con, infos, keys, cfg.timezone, previous_files, report)
+        if found.repeats or found.in_dataset:
+            report(0.7, "Marking duplicate transaction ids")
+            _mark_duplicates(con, infos, found.repeats, previous_files if found.in_dataset else [])
         counts = _count(con, infos)
         if strict and counts["rejected"]:
             raise IngestError(_strict_message(con, infos, counts["rejected"]))
@@ -651,8 +651,21 @@ def _half(limit: str) -> str:
     return f"{float(match.group(1)) / 2:g}{match.group(2)}"
 
 
+@dataclass(frozen=True)
+class _Found:
+    """What the staged rows hold that rejects them."""
+
+    rejects: bool  # a row failing a check, or an unreadable line
+    repeats: bool  # an id more than once in this ingest
+    in_dataset: bool  # an id the dataset already has
+
+    @property
+    def any(self) -> bool:
+        return self.rejects or self.repeats or self.in_dataset
+
+
 def _stage_all(con, infos, keys: dict, tz: str, previous_files: list[str], report: Progress):
-    """Stage every file; (notes, whether any row may be rejected).
+    """Stage every file; (notes, what in them is to be rejected).
 
     A CSV file is read on both threads without numbering its rows: its staged table keeps the
     file's order (``_keeps_order``), so a row's number is its place there. That number is written
@@ -667,29 +680,29 @@ def _stage_all(con, infos, keys: dict, tz: str, previous_files: list[str], repor
         if ordered:
             by_order.append(n)
     report(0.65, "Checking for rows to reject")
-    problems = _has_problems(con, infos, previous_files)
-    for n in by_order if problems else []:
+    found = _find_rejects(con, infos, previous_files)
+    for n in by_order if found.any else []:
         con.execute(f"UPDATE s{n} SET _row = rowid + 1")
-    return notes, problems
+    return notes, found
 
 
-def _has_problems(con, infos, previous_files: list[str]) -> bool:
-    """Whether any staged row is rejected, unreadable, or repeats an id of this ingest or the dataset."""
-    for n, info in enumerate(infos):
-        if con.execute(f"SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL").fetchone()[0]:
-            return True
-        table = _parse_rejects(con, n, info)
-        if table and con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]:
-            return True
+def _find_rejects(con, infos, previous_files: list[str]) -> _Found:
+    """Whether any staged row fails a check or is unreadable, and whether any id repeats one of
+    this ingest or of the dataset (its ``previous_files``)."""
+    rejects = any(
+        con.execute(f"SELECT count(*) FROM s{n} WHERE _reason IS NOT NULL").fetchone()[0]
+        or ((table := _parse_rejects(con, n, info))
+            and con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+        for n, info in enumerate(infos)
+    )
     union = _staged_ids(len(infos))
-    if _has_repeats(con, union):
-        return True
-    if not previous_files:
-        return False
-    return con.execute(
+    # Most files have none; a distinct count is about half the cost of marking them.
+    repeats = _has_repeats(con, union)
+    in_dataset = bool(previous_files) and con.execute(
         f"SELECT count(*) > 0 FROM ({union}) WHERE transaction_id IN "
         "(SELECT transaction_id FROM read_parquet($files))", {"files": previous_files}
     ).fetchone()[0]
+    return _Found(bool(rejects), bool(repeats), bool(in_dataset))
 
 
 def _stage_file(con, n: int, info: SourceInfo, keys: dict, tz: str) -> tuple[list[str], bool]:
@@ -789,13 +802,12 @@ def _staged_ids(n_files: int) -> str:
     )
 
 
-def _mark_duplicates(con, infos, files: list[str]) -> None:
-    """Reject a transaction_id seen earlier in this ingest or already in the dataset's ``files``."""
+def _mark_duplicates(con, infos, repeats: bool, files: list[str]) -> None:
+    """Reject a transaction_id seen earlier in this ingest (when it ``repeats`` one) or already in
+    the dataset's ``files``."""
     n_files = len(infos)
-    union = _staged_ids(n_files)
-    # Most files have none; a distinct count is about half the cost of the window below.
-    if _has_repeats(con, union):
-        _mark_repeats(con, infos, union)
+    if repeats:
+        _mark_repeats(con, infos, _staged_ids(n_files))
     if not files:
         return
     for n in range(n_files):

@@ -1,9 +1,9 @@
 """Explore: where fraud concentrates, and the transactions behind each pattern.
 
 Filters apply to every chart. The charts sit in three tabs (when, what and where, who); only the
-open one is drawn, and the top lists are computed only for theirs. Clicking (or box-selecting) an element of a chart shows the
-matching transactions below, 50 a page, with a CSV download; a transaction can be opened on the
-Explain page when it exists.
+open one is drawn, and the top lists are computed only for theirs. Clicking (or box-selecting) an
+element of a chart shows the matching transactions below, 50 a page, with a CSV download; a
+transaction can be opened on the Explain page when it exists.
 """
 
 from __future__ import annotations
