@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 
 from fraudlens import feature_store
@@ -139,3 +140,28 @@ def test_window_max_and_sum_over_a_long_falling_and_rising_run():
             assert biggest[i] == frame.max()
         else:
             assert np.isnan(total[i]) and np.isnan(biggest[i])
+
+
+def test_parts_out_of_time_order_are_sorted_first(home, tmp_path):
+    """Earlier rows appended after later ones: the parts are read out of time order."""
+    frame = _awkward(1_500, seed=11)  # in time order
+    extra = {"merchant_id": "merchant", "ip_address": "ip", "channel": "channel"}
+    _load(home, tmp_path, frame.iloc[700:], "parts", extra)
+    frame.iloc[:700].to_csv(tmp_path / "early.csv", index=False)
+    ingest(tmp_path / "early.csv", "parts", mapping={**MAPPING, **extra}, mode="append", cfg=home)
+    store = get_store(home)
+    spec = F.make_spec(store, "parts", label_delay_days=1)
+    direct = store.query("direct", F.features_sql(store.table("parts"), spec))
+    pd.testing.assert_frame_equal(F.compute(store, "parts", spec), direct, check_exact=False, rtol=1e-9)
+    first = store.query_rows("first", f"SELECT transaction_id FROM {store.table('parts')} LIMIT 1")[0][0]
+    assert first != direct["transaction_id"].iloc[0]  # the parts really are out of order
+
+
+def test_rows_already_in_order_are_not_moved():
+    ts = pa.array([1, 2, 2, 3], pa.int64())
+    rows = pa.table({"_ts": ts, "transaction_id": ["b", "a", "c", "d"]})
+    assert feature_store._in_time_order(rows)["transaction_id"].to_pylist() == ["b", "a", "c", "d"]
+    tied = pa.table({"_ts": ts, "transaction_id": ["b", "c", "a", "d"]})
+    assert feature_store._in_time_order(tied)["transaction_id"].to_pylist() == ["b", "a", "c", "d"]
+    ordered = pa.table({"_ts": ts, "transaction_id": ["a", "b", "c", "d"]})
+    assert feature_store._in_time_order(ordered) is ordered
