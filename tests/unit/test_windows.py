@@ -165,3 +165,34 @@ def test_rows_already_in_order_are_not_moved():
     assert feature_store._in_time_order(tied)["transaction_id"].to_pylist() == ["b", "a", "c", "d"]
     ordered = pa.table({"_ts": ts, "transaction_id": ["a", "b", "c", "d"]})
     assert feature_store._in_time_order(ordered) is ordered
+
+
+def test_ids_of_one_timestamp_in_byte_order(home, tmp_path):
+    """Rows of one timestamp are ordered by id bytes, as DuckDB orders them: capitals before
+    small letters, accented letters last, shorter ids before longer ones that start alike."""
+    frame = _awkward(600, seed=12)
+    frame["when"] = frame["when"].str[:10] + " 00:00:00"  # 15 rows a day, all at midnight
+    names = ["a", "B", "É", "b-10", "b-9", "Z", "é", "b"]
+    frame["id"] = [f"{names[i % len(names)]}{i // len(names)}" for i in range(len(frame))][::-1]
+    _load(home, tmp_path, frame, "bytes", {"merchant_id": "merchant", "channel": "channel"})
+    store = get_store(home)
+    spec = F.make_spec(store, "bytes", label_delay_days=0)
+    direct = store.query("direct", F.features_sql(store.table("bytes"), spec))
+    pd.testing.assert_frame_equal(F.compute(store, "bytes", spec), direct, check_exact=False, rtol=1e-9)
+
+
+def test_codes_over_several_chunks():
+    """One code per distinct value across chunks, -1 for NULL, dense from 0."""
+    text = pa.chunked_array([["x", None, "y"], [], ["y", "z", None, "x"]])
+    codes = feature_store._codes(text)
+    assert codes.dtype == np.int32 and codes[[1, 5]].tolist() == [-1, -1]
+    assert codes[0] == codes[6] and codes[2] == codes[3] and len({*codes[[0, 2, 4]]}) == 3
+    assert sorted({*codes} - {-1}) == [0, 1, 2]
+    assert feature_store._codes(text.cast(pa.large_string())).tolist() == codes.tolist()
+    # Dictionary chunks with dictionaries of their own, as an ENUM could arrive.
+    enum = pa.chunked_array([pa.array(["pos", None, "atm"]).dictionary_encode(),
+                             pa.array(["atm", "web"]).dictionary_encode()])
+    coded = feature_store._codes(enum)
+    assert coded[1] == -1 and coded[2] == coded[3] and len({*coded[[0, 2, 4]]}) == 3
+    assert feature_store._codes(pa.chunked_array([], pa.dictionary(pa.int8(), pa.string()))).tolist() == []
+    assert feature_store._codes(pa.chunked_array([], pa.string())).tolist() == []
