@@ -306,7 +306,7 @@ def feature_names(spec: FeatureSpec) -> list[str]:
 
 
 def compute(store: Store, dataset: str, spec: FeatureSpec) -> pd.DataFrame:
-    """Features for every row of ``dataset`` (ordered by time) as a DataFrame.
+    """Features for every row of ``dataset`` (ordered by time, then id, as the SQL) as a DataFrame.
 
     Read from the dataset version's feature file (:mod:`fraudlens.feature_store`), built first
     if missing.
@@ -314,7 +314,8 @@ def compute(store: Store, dataset: str, spec: FeatureSpec) -> pd.DataFrame:
     from fraudlens import feature_store
 
     path = feature_store.feature_file(store, dataset, spec)
-    return store.query("features", "SELECT * FROM read_parquet($path)", {"path": str(path)})
+    return store.query("features", "SELECT * FROM read_parquet($path) ORDER BY transaction_datetime, transaction_id",
+                       {"path": str(path)})
 
 
 def compute_for_transaction(store: Store, dataset: str, spec: FeatureSpec, transaction_id: str) -> pd.DataFrame:

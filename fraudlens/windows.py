@@ -28,7 +28,7 @@ BLOCK = 32
 
 def compute(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
             codes: dict[str, np.ndarray], delay_days: int, hours: dict[str, int], days: tuple[int, ...],
-            threads: int = 2) -> dict[str, np.ndarray]:
+            threads: int = 2, at: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Every window column, in the input's (time) order: the ``acc`` columns of the feature SQL
     but the means, and the ``merch`` columns when ``codes`` has ``merchant_id``.
 
@@ -37,11 +37,13 @@ def compute(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.n
     the account windows' lengths by name (``features.ACCOUNT_WINDOWS``, which has "24h" and
     "30d"), ``days`` the merchant windows'. Flags come back as int8, counts as float32 (exact at
     these sizes), the rest as float64; NaN is NULL. The passes are independent and their kernels
-    release the GIL, so they run on ``threads`` threads.
+    release the GIL, so they run on ``threads`` threads. ``at`` says where each input row's values
+    go in the output (by default, the same place): every column is put in place in the one
+    pass that also undoes the sort by account.
     """
-    tasks = _account_tasks(ts, account, amount, label, codes, delay_days, hours)
+    tasks = _account_tasks(ts, account, amount, label, codes, delay_days, hours, at)
     if "merchant_id" in codes:
-        tasks.insert(0, lambda: merchant_windows(ts, codes["merchant_id"], label, delay_days, days))
+        tasks.insert(0, lambda: merchant_windows(ts, codes["merchant_id"], label, delay_days, days, at))
     out: dict[str, np.ndarray] = {}
     with ThreadPoolExecutor(threads) as pool:
         for part in pool.map(lambda task: task(), tasks):
@@ -49,16 +51,17 @@ def compute(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.n
     return out
 
 
-def _account_tasks(ts, account, amount, label, codes, delay_days, hours) -> list:
+def _account_tasks(ts, account, amount, label, codes, delay_days, hours, at) -> list:
     """The account windows as independent passes, longest first, each returning its columns."""
     order = _stable_order(account, int(account.max(initial=-1)) + 1)  # by account, then time
     a_ts = ts[order]
     a_amt = amount[order]
     starts = _group_starts(account[order])
+    dest = order if at is None else at[order]
 
     def put(values, dtype=np.float32):
         full = np.empty(len(order), dtype)
-        _scatter_into(full, order, values)
+        _scatter_into(full, dest, values)
         return full
 
     def stats(key, length):
@@ -91,20 +94,22 @@ def _account_tasks(ts, account, amount, label, codes, delay_days, hours) -> list
 
 
 def merchant_windows(ts: np.ndarray, merchant: np.ndarray, label: np.ndarray,
-                     delay_days: int, days: tuple[int, ...]) -> dict[str, np.ndarray]:
-    """The ``merch`` columns (count and known frauds per window); NaN where the merchant is NULL."""
+                     delay_days: int, days: tuple[int, ...], at: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The ``merch`` columns (count and known frauds per window); NaN where the merchant is NULL.
+    ``at`` as in :func:`compute`."""
     order = _stable_order(merchant, int(merchant.max(initial=-1)) + 1)
     order = order[np.count_nonzero(merchant < 0):]  # NULL merchants sort first and have no window
     m_ts = ts[order]
     fraud = (label[order] == 1).astype(np.int64)
     starts = _group_starts(merchant[order])
+    dest = order if at is None else at[order]
     # Frames [t - (d + delay), t - delay] with both ends in; with no delay, up to 1 µs before t.
     upper = delay_days * DAY_US if delay_days else 1
     out = {}
     for d in days:
         count, frauds = _range_count_sum(m_ts, fraud, starts, (d + delay_days) * DAY_US, upper)
-        out[f"merch_count_{d}d"] = _scatter(len(ts), order, count)
-        out[f"merch_frauds_{d}d"] = _scatter(len(ts), order, np.where(count > 0, frauds, np.nan))
+        out[f"merch_count_{d}d"] = _scatter(len(ts), dest, count)
+        out[f"merch_frauds_{d}d"] = _scatter(len(ts), dest, np.where(count > 0, frauds, np.nan))
     return out
 
 

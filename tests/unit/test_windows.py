@@ -155,16 +155,22 @@ def test_parts_out_of_time_order_are_sorted_first(home, tmp_path):
     pd.testing.assert_frame_equal(F.compute(store, "parts", spec), direct, check_exact=False, rtol=1e-9)
     first = store.query_rows("first", f"SELECT transaction_id FROM {store.table('parts')} LIMIT 1")[0][0]
     assert first != direct["transaction_id"].iloc[0]  # the parts really are out of order
+    assert _file_ids(store, "parts", spec) == direct["transaction_id"].tolist()  # the file is in time order
 
 
-def test_rows_already_in_order_are_not_moved():
+def test_the_order_of_the_sql_as_positions():
     ts = pa.array([1, 2, 2, 3], pa.int64())
-    rows = pa.table({"_ts": ts, "transaction_id": ["b", "a", "c", "d"]})
-    assert feature_store._in_time_order(rows)["transaction_id"].to_pylist() == ["b", "a", "c", "d"]
-    tied = pa.table({"_ts": ts, "transaction_id": ["b", "c", "a", "d"]})
-    assert feature_store._in_time_order(tied)["transaction_id"].to_pylist() == ["b", "a", "c", "d"]
-    ordered = pa.table({"_ts": ts, "transaction_id": ["a", "b", "c", "d"]})
-    assert feature_store._in_time_order(ordered) is ordered
+    assert feature_store._time_order(pa.table({"_ts": ts, "transaction_id": ["b", "a", "c", "d"]})) is None
+    tied = feature_store._time_order(pa.table({"_ts": ts, "transaction_id": ["b", "c", "a", "d"]}))
+    assert tied.tolist() == [0, 2, 1, 3] and feature_store._only_ties(ts.to_numpy(), tied)
+    late = pa.array([5, 1, 2, 3], pa.int64())
+    moved = feature_store._time_order(pa.table({"_ts": late, "transaction_id": ["a", "b", "c", "d"]}))
+    assert moved.tolist() == [1, 2, 3, 0] and not feature_store._only_ties(late.to_numpy(), moved)
+
+
+def _file_ids(store, dataset: str, spec) -> list[str]:
+    path = feature_store.feature_file(store, dataset, spec)
+    return [r[0] for r in store.query_rows("ids", "SELECT transaction_id FROM read_parquet($p)", {"p": str(path)})]
 
 
 def test_ids_of_one_timestamp_in_byte_order(home, tmp_path):
@@ -179,6 +185,9 @@ def test_ids_of_one_timestamp_in_byte_order(home, tmp_path):
     spec = F.make_spec(store, "bytes", label_delay_days=0)
     direct = store.query("direct", F.features_sql(store.table("bytes"), spec))
     pd.testing.assert_frame_equal(F.compute(store, "bytes", spec), direct, check_exact=False, rtol=1e-9)
+    # The windows saw the SQL's order; the file keeps the dataset's, which is not the same.
+    stored = [r[0] for r in store.query_rows("order", f"SELECT transaction_id FROM {store.table('bytes')}")]
+    assert _file_ids(store, "bytes", spec) == stored != direct["transaction_id"].tolist()
 
 
 def test_codes_over_several_chunks():
