@@ -446,6 +446,10 @@ def raise_alerts(
     above = pd.concat(scan.above, ignore_index=True) if scan.above else pd.DataFrame(
         columns=["transaction_id", "transaction_datetime", "transaction_amount", "score", "expected_loss"])
     sampled = pd.concat(scan.sampled, ignore_index=True) if scan.sampled else above.iloc[0:0]
+    # Alert ids break ties in the queue: they follow time, then transaction id, whatever the order
+    # of the feature file's rows of one timestamp.
+    above, sampled = (f.sort_values(["transaction_datetime", "transaction_id"], kind="stable", ignore_index=True)
+                      for f in (above, sampled))
     run = {"dataset": dataset, "model": name, "version": int(version), "threshold": t, "sample_rate": rate}
     created, n_sampled, run_id = _store_run(cfg, run, scope, scan, above, sampled, reasons, user)
     result = RaiseResult(

@@ -262,7 +262,8 @@ def _time_order(rows: pa.Table) -> np.ndarray | None:
 
 
 def _only_ties(ts: np.ndarray, order: np.ndarray) -> bool:
-    """Whether ``order`` moves rows only among rows of one timestamp (``ts`` is already sorted)."""
+    """Whether ``order`` moves rows only among rows of one timestamp, that is whether ``ts`` is
+    already sorted."""
     return bool(np.array_equal(ts[order], ts))
 
 

@@ -7,7 +7,7 @@ only move forward, so each window costs one linear pass. The results are the sam
 named as in the SQL's ``acc`` and ``merch`` parts, with the same frames and NULLs; the final
 expressions are still evaluated by DuckDB from the same SQL.
 
-Inputs are arrays in the dataset's time order (``ORDER BY ts, transaction_id``); codes are
+Inputs are arrays in the feature SQL's order (``ORDER BY ts, transaction_id``); codes are
 integers per distinct value with -1 for NULL; timestamps are microseconds.
 """
 
@@ -29,8 +29,8 @@ BLOCK = 32
 def compute(ts: np.ndarray, account: np.ndarray, amount: np.ndarray, label: np.ndarray,
             codes: dict[str, np.ndarray], delay_days: int, hours: dict[str, int], days: tuple[int, ...],
             threads: int = 2, at: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """Every window column, in the input's (time) order: the ``acc`` columns of the feature SQL
-    but the means, and the ``merch`` columns when ``codes`` has ``merchant_id``.
+    """Every window column, in the input's order (or where ``at`` says): the ``acc`` columns of
+    the feature SQL but the means, and the ``merch`` columns when ``codes`` has ``merchant_id``.
 
     ``codes`` holds the integer codes of ``merchant_id`` and of the columns whose change and
     novelty are features (merchant_location, ip_address, channel) that the dataset has; ``hours``

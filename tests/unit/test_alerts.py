@@ -14,6 +14,7 @@ import opsdata
 from fraudlens import alerts, audit, governance, operating, ops
 from fraudlens.errors import FraudLensError
 from fraudlens.explain import explain_transaction
+from fraudlens.ingest import ingest
 from fraudlens.scoring import score_dataset
 from fraudlens.store import get_store
 
@@ -371,3 +372,20 @@ def test_cli_four_eyes_from_proposal_to_evidence(cfg, run_cli, tmp_path):
     assert actions == [audit.PROPOSAL, audit.APPROVAL, audit.OPERATING_POINT, audit.EXPORT]
     rejected = run_cli("proposals", "reject", str(pid), "--role", "admin", "--comment", "late", **env)
     assert rejected.returncode == 2 and "already approved" in rejected.stderr
+
+
+def test_alert_ids_follow_time_then_transaction_id(cfg, tmp_path):
+    """Rows of one timestamp whose ids sort against their order in the file get their alert
+    ids in transaction id order, as the queue's tie-breaks promise."""
+    store = get_store(cfg)
+    rows = store.query("rows", f"SELECT * FROM {store.table(DATASET)}")
+    rows["transaction_datetime"] = rows["transaction_datetime"].dt.floor("h")  # many rows share an hour
+    rows["transaction_id"] = [f"x{len(rows) - i}" for i in range(len(rows))]  # falling: x10 < x9 < x8
+    rows.to_parquet(tmp_path / "tied.parquet")
+    ingest(tmp_path / "tied.parquet", "tied", cfg=cfg)
+    alerts.raise_alerts("tied", MODEL, threshold=0.3, sample_rate=0.05, seed=1, explain_top=0, cfg=cfg)
+    made = _all(cfg, status=None, dataset="tied").sort_values("id")
+    assert made["transaction_datetime"].duplicated().sum() > 10
+    for _source, part in made.groupby("source"):
+        keys = list(zip(part["transaction_datetime"], part["transaction_id"]))
+        assert keys == sorted(keys)

@@ -174,8 +174,9 @@ def _file_ids(store, dataset: str, spec) -> list[str]:
 
 
 def test_ids_of_one_timestamp_in_byte_order(home, tmp_path):
-    """Rows of one timestamp are ordered by id bytes, as DuckDB orders them: capitals before
-    small letters, accented letters last, shorter ids before longer ones that start alike."""
+    """The windows see rows of one timestamp by id bytes, as DuckDB orders them (capitals before
+    small letters, accented letters last, shorter ids before longer ones that start alike); the
+    file keeps the dataset's order of those rows."""
     frame = _awkward(600, seed=12)
     frame["when"] = frame["when"].str[:10] + " 00:00:00"  # 15 rows a day, all at midnight
     names = ["a", "B", "É", "b-10", "b-9", "Z", "é", "b"]
@@ -205,3 +206,25 @@ def test_codes_over_several_chunks():
     assert coded[1] == -1 and coded[2] == coded[3] and len({*coded[[0, 2, 4]]}) == 3
     assert feature_store._codes(pa.chunked_array([], pa.dictionary(pa.int8(), pa.string()))).tolist() == []
     assert feature_store._codes(pa.chunked_array([], pa.string())).tolist() == []
+
+
+@pytest.mark.parametrize("merchants", ["some", "none"])
+def test_columns_are_put_where_at_says(merchants):
+    """With ``at``, the values of the i-th input row land at ``at[i]``: every column, the merchant
+    windows of rows without a merchant (NULL) included."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    ts = np.sort(rng.integers(0, 30, n)) * 3_600_000_000  # many rows share an hour
+    account = rng.integers(0, 7, n).astype(np.int32)
+    amount = np.round(rng.lognormal(3, 1, n), 2)
+    label = rng.choice(np.array([-1, 0, 1], np.int8), n)
+    merchant = rng.integers(-1, 5, n).astype(np.int32) if merchants == "some" else np.full(n, -1, np.int32)
+    codes = {"merchant_id": merchant, "channel": rng.integers(-1, 3, n).astype(np.int32)}
+    inputs = (ts, account, amount, label, codes, 2, F.ACCOUNT_WINDOWS, F.MERCHANT_WINDOWS)
+    direct = windows.compute(*inputs)
+    at = rng.permutation(n)
+    put = windows.compute(*inputs, at=at)
+    assert direct.keys() == put.keys() and "merch_count_7d" in put
+    for name, values in direct.items():
+        np.testing.assert_array_equal(put[name][at], values, err_msg=name)
+    assert np.isnan(put["merch_count_1d"][at][merchant < 0]).all()
