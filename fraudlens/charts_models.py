@@ -197,7 +197,7 @@ def threshold_metrics_figure(curve: pd.DataFrame, point: OperatingPoint,
                     error_y={"type": "data", "symmetric": False, "array": [high - value],
                              "arrayminus": [value - low], "color": colour, "thickness": 2, "width": 8},
                     hovertemplate=f"{name} %{{y:.1%}} (95% interval {low:.1%}–{high:.1%})<extra></extra>")
-    return _drawn(fig, "Precision, recall and F1 by threshold (bars: 95% bootstrap interval)",
+    return _drawn(fig, "Precision, recall and F1 by threshold (bars: 95% interval)",
                   "Alert threshold (score ≥)", "Value (%)", x={"range": [0, 1]},
                   y={"range": [0, 1.05], "tickformat": ".0%"}, layout=_threshold_line(point.threshold))
 

@@ -60,8 +60,9 @@ def draw_transaction(home, dataset: str, ref: str, transaction_id: str) -> None:
     facts = models_cache.transaction_facts(tx)
     st.subheader(f"Transaction {exp.transaction_id}")
     cols = st.columns(3)
-    cols[0].metric("Risk score (0–1)", f"{exp.score:.1%}", border=True,
-                   help=f"Model {exp.model} v{exp.version}: base value {exp.base:+.3f} plus the contributions "
+    cols[0].metric("Risk score", f"{exp.score:.1%}", border=True,
+                   help=f"{exp.score:.4f} on the 0–1 scale of the thresholds. "
+                        f"Model {exp.model} v{exp.version}: base value {exp.base:+.3f} plus the contributions "
                         f"below gives {exp.output:+.3f} {exp.units}"
                         + (", which is this score." if exp.units == "log-odds" else "."))
     cols[1].metric("Amount", facts["amount"], border=True)

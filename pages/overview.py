@@ -68,8 +68,8 @@ if live is None:
 else:
     dashboard.draw_tiles(dashboard.live_tiles(live))
     st.caption(f"Model {live.model} v{live.version} at threshold {live.threshold:.4g}, set by "
-               f"{live.saved_by} on {live.saved_at[:10]}; measured on the model's test window, "
-               "not on the filters above.")
+               f"{live.saved_by} on {cached.local_time(live.saved_at[:19], tz)}; measured on the model's "
+               "test window, not on the filters above.")
 
 largest = cached.transactions_page(home, name, filters.replace(label="fraud"),
                                    sort="transaction_amount", descending=True, limit=10)

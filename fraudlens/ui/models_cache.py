@@ -538,12 +538,12 @@ def label_word(value: object) -> str:
 
 
 def top_scored_labels(top: pd.DataFrame) -> dict[str, str]:
-    """transaction id -> ``T0001 · score 99.2% · PEN 1,250 · 2025-03-20 03:12 · fraud``."""
+    """transaction id -> ``T0001 · score 99.2% · PEN 1,250.00 · 2025-03-20 03:12 · fraud``."""
     out = {}
     for row in top.itertuples(index=False):
         label = label_word(row.fraudulent_activity)
         out[str(row.transaction_id)] = (f"{row.transaction_id} · score {row.score:.1%} · PEN "
-                                        f"{row.transaction_amount:,.0f} · {row.local_datetime:%Y-%m-%d %H:%M} · {label}")
+                                        f"{row.transaction_amount:,.2f} · {row.local_datetime:%Y-%m-%d %H:%M} · {label}")
     return out
 
 

@@ -19,7 +19,7 @@ from fraudlens import analytics, charts, datasets, export, operating
 from fraudlens.analytics import Filters
 from fraudlens.config import DEMO_DATASET
 from fraudlens.store import get_store, hot_name
-from fraudlens.ui import auth, dashboard
+from fraudlens.ui import auth, cached, dashboard
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
@@ -266,6 +266,9 @@ def test_overview_shows_the_library_figures(app_home):
     live = operating.live_point(app_home.home, "demo_xgboost")
     assert shown["Alert precision"].value == f"{live.point.precision:.1%}"
     assert shown["Alerts per day"].value == f"{live.point.alerts_per_day:,.1f}"
+    # When it was set, in the dataset's time zone as on the Alerts page.
+    when = cached.local_time(live.saved_at[:19], "America/Lima")
+    assert any(f"set by {live.user} on {when};" in c.value for c in at.caption), when
     assert {b.label for b in at.get("download_button")} >= {"KPIs (CSV)", "Daily series (CSV)"}
 
 

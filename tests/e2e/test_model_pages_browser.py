@@ -118,7 +118,7 @@ def test_thresholds_explain_and_models_pages(server, page: Page, artifacts: Path
     box.press("Enter")
     expect(page.get_by_role("heading", name=f"Transaction {transaction_id}")).to_be_visible(timeout=WAIT_MS)
     wait_idle(page)
-    score = metric(page, "Risk score (0–1)")
+    score = metric(page, "Risk score")
     assert re.fullmatch(r"\d+(\.\d)?%", score), score
     expect(page.locator(".js-plotly-plot")).to_have_count(2, timeout=WAIT_MS)  # waterfall, timeline
     expect(page.get_by_text("Main reasons for the score")).to_be_visible()
