@@ -224,7 +224,12 @@ class Store:
         for attempt in (1, 2, 3):
             info = datasets.read(self.home, dataset)
             with self._lock:
-                if self._versions.get(dataset) == info.version and self._parts.get(dataset) == tuple(info.files):
+                if self._is_view_of(dataset, info):
+                    break
+                # Read again under the lock: a read taken before another thread moved the view
+                # on would otherwise move it back to an older version.
+                info = datasets.read(self.home, dataset)
+                if self._is_view_of(dataset, info):
                     break
                 try:
                     self._create_view(info)
@@ -238,6 +243,9 @@ class Store:
                 self._drop_hot(dataset)
                 break
         return view_name(dataset)
+
+    def _is_view_of(self, dataset: str, info: datasets.DatasetInfo) -> bool:
+        return self._versions.get(dataset) == info.version and self._parts.get(dataset) == tuple(info.files)
 
     def analytics_table(self, dataset: str, derived: Mapping[str, str] | None = None) -> str:
         """The dataset's analytics table, built now if its version has none yet.

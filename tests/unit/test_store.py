@@ -424,6 +424,26 @@ def test_out_of_memory_while_building_falls_back_to_the_view(channels, monkeypat
     assert hot_files(channels) == []  # the half-built file is gone
 
 
+def test_a_manifest_read_before_an_append_never_moves_the_view_back(channels, write, monkeypatch):
+    """A session that read the manifest just before another session's append, and reaches the
+    view after the store moved on, keeps the newer version (its table would hold too few rows)."""
+    store = get_store(channels)
+    old = datasets.read(channels.home, "d")
+    ingest.ingest(write("more.csv", HEADER + "m1,2025-02-01 10:00:00,x,1,pos\n"), "d",
+                  mode="append", cfg=channels)
+    assert hot_count(store) == N + 1
+    reads = []
+    real_read = datasets.read
+
+    def first_read_is_stale(home, name):
+        reads.append(name)
+        return old if len(reads) == 1 else real_read(home, name)
+
+    monkeypatch.setattr(datasets, "read", first_read_is_stale)
+    assert hot_count(store) == N + 1
+    assert store.query_rows("n", f"SELECT count(*) FROM {store.table('d')}")[0][0] == N + 1
+
+
 def test_a_table_dropped_between_naming_and_running_is_named_again(channels, write):
     store = get_store(channels)
     named = []
