@@ -7,14 +7,20 @@ sidebar (the active dataset every page works on, and the data folder) before the
 
 from __future__ import annotations
 
-import streamlit as st
+import time
 
-from fraudlens.ui import auth, layout
+started = time.perf_counter()
 
+import streamlit as st  # noqa: E402
+
+from fraudlens.config import configure_logging  # noqa: E402
+from fraudlens.ui import auth, layout  # noqa: E402
+
+configure_logging()
 st.set_page_config(page_title=layout.PAGE_TITLE, layout="wide")
 
 role = auth.current_role()
 page = st.navigation(auth.navigation(role))
 layout.draw_frame()
-with layout.framed():
+with layout.framed(page.title, started):
     page.run()

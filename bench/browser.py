@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import platform
+import re
 import shutil
 import socket
 import statistics
@@ -58,6 +59,25 @@ PAGES = (("Home", "", 0), ("Overview", "overview", 4), ("Monitoring", "monitorin
          ("Explain", "explain", 0), ("Models", "models", None), ("Data", "data", None))
 EXPLORE_CHARTS = next(charts for title, _path, charts in PAGES if title == "Explore")
 TITLES = {"Home": "FraudLens", "Thresholds": "Alert threshold", "Explain": "Explain a score"}
+RUN_LOG = re.compile(r"page run [^:\n]*: ([\d.]+) s")
+# Notes, from the first byte of a cold page, when its heading and first chart appear and how
+# long the main thread was blocked (tasks over 50 ms): what a cold visit's time is made of.
+PROFILE_JS = """
+window.__fl = {longTasks: 0, heading: null, chart: null};
+new PerformanceObserver(list => {
+  for (const e of list.getEntries()) window.__fl.longTasks += e.duration;
+}).observe({type: 'longtask', buffered: true});
+new MutationObserver(() => {
+  const f = window.__fl, now = performance.now();
+  if (f.heading === null && document.querySelector('h1')) f.heading = now;
+  if (f.chart === null && document.querySelector('[data-testid="stPlotlyChart"] .main-svg')) f.chart = now;
+}).observe(document, {childList: true, subtree: true});
+"""
+PROFILE_READ_JS = """() => {
+  const nav = performance.getEntriesByType('navigation')[0], f = window.__fl;
+  return {scripts_ms: nav.domContentLoadedEventEnd, heading_ms: f.heading, first_chart_ms: f.chart,
+          done_ms: performance.now(), long_tasks_ms: f.longTasks};
+}"""
 IDLE_JS = "() => document.querySelector('[data-testid=stApp]')?.dataset.testScriptState === 'notRunning'"
 
 
@@ -72,10 +92,13 @@ class Server:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDLENS_")}
-        env.update(FRAUDLENS_HOME=str(home), FRAUDLENS_THREADS="2", FRAUDLENS_MEMORY_LIMIT="4GB")
+        # FRAUDLENS_LOG: the app logs each page run's seconds, read back by page_runs().
+        env.update(FRAUDLENS_HOME=str(home), FRAUDLENS_THREADS="2", FRAUDLENS_MEMORY_LIMIT="4GB",
+                   FRAUDLENS_LOG="INFO")
         cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true",
                "--server.address", "127.0.0.1", "--server.port", str(self.port),
                "--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
+        self.log_path = log
         self.log = log.open("w")
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         self.peak_mb = 0.0
@@ -95,6 +118,16 @@ class Server:
         """CPU time the server has used so far (all its threads, DuckDB's included)."""
         fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def log_size(self) -> int:
+        return self.log_path.stat().st_size
+
+    def page_runs(self, since: int) -> list[float]:
+        """Seconds of each page run the server logged after byte ``since`` of its log."""
+        with self.log_path.open("rb") as fh:
+            fh.seek(since)
+            found = RUN_LOG.findall(fh.read().decode("utf-8", "replace"))
+        return [float(seconds) for seconds in found]
 
     def _sample(self) -> None:
         while not self._stop.wait(0.25):
@@ -140,11 +173,13 @@ def page_times(browser, server: Server, repeat: int) -> dict:
     out = {}
     for title, path, charts in PAGES:
         context = browser.new_context(viewport=VIEWPORT)
+        context.add_init_script(PROFILE_JS)
         page = context.new_page()
         started = time.perf_counter()
         page.goto(f"{server.url}/{path}")
         wait_interactive(page, title, charts)
         cold = time.perf_counter() - started
+        profile = {k: None if v is None else round(v) for k, v in page.evaluate(PROFILE_READ_JS).items()}
         warm = []
         for _ in range(repeat):
             other = "Home" if title != "Home" else "Overview"
@@ -157,9 +192,10 @@ def page_times(browser, server: Server, repeat: int) -> dict:
         tab = new_tab_time(context, server, title, path, charts)
         out[title] = {"cold_s": round(cold, 2), "new_tab_s": round(tab, 2),
                       "warm_median_s": round(statistics.median(warm), 2), "warm_max_s": round(max(warm), 2),
-                      "server_peak_mb": round(server.peak_mb)}
-        print(f"  {title:12s} cold {cold:6.2f} s   new tab {tab:6.2f} s   warm {statistics.median(warm):6.2f} s",
-              flush=True)
+                      "server_peak_mb": round(server.peak_mb), "cold_profile": profile}
+        print(f"  {title:12s} cold {cold:6.2f} s   new tab {tab:6.2f} s   warm {statistics.median(warm):6.2f} s   "
+              f"cold: heading at {profile['heading_ms']} ms, first chart at {profile['first_chart_ms']} ms, "
+              f"main thread blocked {profile['long_tasks_ms']} ms", flush=True)
         context.close()
     return out
 
@@ -338,7 +374,9 @@ def main() -> None:
         finally:
             store.close()
         busy, served, started = machine_busy_seconds(), server.cpu_seconds(), time.perf_counter()
+        logged = server.log_size()
         sessions = asyncio.run(concurrent(server.url, plans))
+        server_runs = server.page_runs(logged)
         # Where the cores went: the server's script runs, or the browsers on the same machine.
         wall = time.perf_counter() - started
         served, busy = server.cpu_seconds() - served, machine_busy_seconds() - busy
@@ -347,6 +385,9 @@ def main() -> None:
         wrong = [w for s in sessions for w in s["wrong"]]
         print(f"  {args.sessions} concurrent sessions: p95 per session {min(per_session):.2f}–"
               f"{max(per_session):.2f} s; wrong answers: {len(wrong)}")
+        if server_runs:
+            print(f"  the server's page runs meanwhile: median {statistics.median(server_runs):.2f} s, "
+                  f"p95 {p95(server_runs):.2f} s, max {max(server_runs):.2f} s ({len(server_runs)} runs)")
         print(f"  in {wall:.0f} s the cores were busy {busy:.0f} CPU-s: the server {served:.0f} "
               f"({served / runs:.2f} CPU-s per page run, {runs} runs), the browsers and their driver "
               f"{busy - served:.0f}")
@@ -359,7 +400,7 @@ def main() -> None:
             "sessions": {"count": args.sessions, "p95_per_session_s": [round(v, 2) for v in per_session],
                          "open_s": [round(s["open_s"], 2) for s in sessions], "wrong_answers": wrong,
                          "wall_s": round(wall, 1), "busy_cpu_s": round(busy, 1), "server_cpu_s": round(served, 1),
-                         "page_runs": runs},
+                         "page_runs": runs, "server_run_s": [round(v, 3) for v in server_runs]},
             "server_rss_peak_mb": round(server.peak_mb), "server_rss_end_mb": round(server.rss_mb()),
             "server_rss_peak_before_sessions_mb": round(peak_before_sessions),
         }
@@ -372,6 +413,30 @@ def main() -> None:
         server.stop()
         if args.smoke or args.home:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def server_run_lines(sessions: dict) -> list[str]:
+    runs = sessions.get("server_run_s")
+    if not runs:
+        return []
+    return [f"The server's own page runs while the sessions ran (from the request to the end of the "
+            f"script run, as the app logs them): median {statistics.median(runs):.2f} s, p95 {p95(runs):.2f} s, "
+            f"max {max(runs):.2f} s ({len(runs)} runs); the rest of each interaction was the browsers drawing."]
+
+
+def cold_profile_lines(pages: dict) -> list[str]:
+    """Where each cold visit's time went, as the page itself saw it (ms from its first request)."""
+    rows = [(t, r["cold_profile"]) for t, r in pages.items() if r.get("cold_profile")]
+    if not rows:
+        return []
+    lines = ["", "Cold visits, as the page saw them (ms from the request): the app's scripts loaded and "
+             "parsed (DOMContentLoaded), the page heading drawn, the first chart drawn, all done; and how long "
+             "the browser's main thread was blocked by tasks over 50 ms (script evaluation, layout, drawing).", "",
+             "| page | scripts loaded | heading | first chart | done | main thread blocked |",
+             "|---|---:|---:|---:|---:|---:|"]
+    lines += [f"| {t} | {p['scripts_ms']} | {p['heading_ms'] or ''} | {p['first_chart_ms'] or ''} | "
+              f"{p['done_ms']} | {p['long_tasks_ms']} |" for t, p in rows]
+    return lines
 
 
 def write(result: dict) -> None:
@@ -397,6 +462,7 @@ def write(result: dict) -> None:
               "share the server's cores here, as they would not in use.",
               f"Server RSS: peak {result['server_rss_peak_mb']} MB ({result['server_rss_peak_before_sessions_mb']} MB "
               f"before the concurrent sessions), at the end {result['server_rss_end_mb']} MB."]
+    lines += server_run_lines(s) + cold_profile_lines(result["pages"])
     stem.with_suffix(".md").write_text("\n".join(lines) + "\n")
     print(f"written {stem.relative_to(ROOT)}.json/.md")
 

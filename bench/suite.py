@@ -99,7 +99,7 @@ def now_iso() -> str:
 
 
 CHILD = r"""
-import json, resource, sys, time
+import json, logging, resource, sys, time
 step, args = sys.argv[1], json.loads(sys.argv[2])
 out = {}
 
@@ -109,12 +109,24 @@ def timed(call):
     out["seconds"] = time.perf_counter() - started
     return result
 
+def ingest_phases():
+    # A progress callback that times the ingest's phases, each from its message to the next.
+    from fraudlens.timing import Phases
+    clock, current = Phases(), ["start"]
+
+    def report(_fraction, message):
+        clock.lap(current[0])
+        current[0] = "read, convert and check" if message.startswith("Reading ") else message
+        if message == "Done":
+            out["phases"] = {k: v for k, v in clock.as_dict().items() if k != "start"}
+    return report
+
 if step == "generate":
     from fraudlens.synth import generate
     out["rows"] = timed(lambda: generate(args["src"], args["rows"], seed=args["seed"])).rows
 elif step == "ingest":
     from fraudlens.ingest import ingest
-    r = timed(lambda: ingest([args["src"]], args["dataset"], mode="replace"))
+    r = timed(lambda: ingest([args["src"]], args["dataset"], mode="replace", progress=ingest_phases()))
     out["rows"], out["rejected"] = r.loaded, r.rejected
 elif step == "ingest_csv":
     import subprocess
@@ -129,7 +141,7 @@ elif step == "ingest_csv":
                     "generate(sys.argv[1], int(sys.argv[2]), seed=int(sys.argv[3]))",
                     str(csv), str(args["rows"]), str(args["seed"])], check=True)
     try:
-        r = timed(lambda: ingest([str(csv)], args["csv_dataset"], mode="replace"))
+        r = timed(lambda: ingest([str(csv)], args["csv_dataset"], mode="replace", progress=ingest_phases()))
         out["rows"], out["rejected"], out["csv_mb"] = r.loaded, r.rejected, csv.stat().st_size / 2**20
     finally:  # a second copy of the set is not needed again: keep the disk for the others
         csv.unlink(missing_ok=True)
@@ -142,6 +154,13 @@ elif step == "features":
     store = get_store()
     spec = features.make_spec(store, args["dataset"])
     feature_store.remove(store.home, args["dataset"])
+
+    class Phases(logging.Handler):
+        def emit(self, record):
+            out["phases"] = getattr(record, "phases", out.get("phases"))
+
+    feature_store.logger.addHandler(Phases())
+    feature_store.logger.setLevel(logging.INFO)
     path = timed(lambda: feature_store.feature_file(store, args["dataset"], spec))
     meta = pq.ParquetFile(path).metadata
     out["rows"], out["columns"] = meta.num_rows, meta.num_columns
@@ -816,7 +835,8 @@ def step_row(label: str, entry: dict, started_at: str, target: str = "", status:
     return {"step": label, "rows": entry["rows"], "seconds": round(seconds, 2),
             "rows_per_s": round(entry["rows"] / seconds) if seconds else None,
             "peak_rss_mb": round(entry["peak_rss_mb"]), "target": target, "status": status,
-            "measured_at": entry["measured_at"], "reused": entry["measured_at"] < started_at}
+            "measured_at": entry["measured_at"], "reused": entry["measured_at"] < started_at,
+            **({"phases": entry["phases"]} if "phases" in entry else {})}
 
 
 def throughput_status(entry: dict) -> str:
@@ -930,6 +950,25 @@ def times(ratio: float) -> str:
     return f"{ratio:,.2f}×" if ratio < 1 else f"{ratio:,.1f}×"
 
 
+def phase_lines(build: list[dict], cores: int) -> list[str]:
+    """Where the time of each step measured in phases went, and how many cores each phase kept busy."""
+    timed = [b for b in build if b.get("phases")]
+    if not timed:
+        return []
+    lines = ["", "## Where the time of the ingest and feature steps goes", "",
+             "Each phase's wall seconds, and the CPU seconds of the step's process on all its threads in it: "
+             f"CPU over wall is how many of the {cores} cores the phase kept busy.", ""]
+    for b in timed:
+        total = sum(p["seconds"] for p in b["phases"].values())
+        lines += [f"**{b['step']}**: {b['seconds']:,} s", "",
+                  "| phase | seconds | share | CPU seconds | cores busy |", "|---|---:|---:|---:|---:|"]
+        lines += [f"| {name} | {p['seconds']:.2f} | {p['seconds'] / total:.0%} | {p['cpu_seconds']:.2f} | "
+                  f"{p['cpu_seconds'] / p['seconds'] if p['seconds'] else 0:.2f} |"
+                  for name, p in b["phases"].items()]
+        lines.append("")
+    return lines[:-1]
+
+
 def to_markdown(r: dict) -> str:
     m, v, d = r["machine"], r["versions"], r["dataset"]
     lines = [
@@ -965,6 +1004,7 @@ def to_markdown(r: dict) -> str:
                       f"test window ({b['test_rows']:,} rows): {b['average_precision']:.4f}, against "
                       f"{b['average_precision_of_the_smaller_model']:.4f} for the model trained on "
                       f"{d['train_rows']:,} rows scoring the same rows."]
+    lines += phase_lines(r["build"], r["machine"]["cores_usable"])
     lines += [
         "",
         "## What the pages compute",

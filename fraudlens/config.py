@@ -64,3 +64,26 @@ def secret(name: str) -> str | None:
         data = tomllib.load(fh)
     found = data.get("fraudlens", {}).get(name.lower()) or data.get(name.lower())
     return str(found) if found else None
+
+
+LOG_HANDLER = "fraudlens-stderr"
+
+
+def configure_logging() -> None:
+    """With ``FRAUDLENS_LOG`` set to a level (``INFO``, ``DEBUG``, ...), the library's log lines
+    go to stderr: how long each page run, ingest and feature build took, and where it went.
+    Safe to call on every page run: the handler is added once."""
+    import logging
+
+    wanted = os.environ.get("FRAUDLENS_LOG", "").strip().upper()
+    root = logging.getLogger("fraudlens")
+    if not wanted or any(h.get_name() == LOG_HANDLER for h in root.handlers):
+        return
+    handler = logging.StreamHandler()
+    handler.set_name(LOG_HANDLER)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root.addHandler(handler)
+    level = logging.getLevelName(wanted)
+    root.setLevel(level if isinstance(level, int) else logging.INFO)
+    if not isinstance(level, int):
+        root.warning("FRAUDLENS_LOG=%r is not a log level (DEBUG, INFO, WARNING or ERROR); using INFO", wanted)

@@ -9,6 +9,8 @@ or for the first browser request of a fresh server that asks for a page URL dire
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +18,8 @@ from pathlib import Path
 import streamlit as st
 
 from fraudlens.ui import auth, bootstrap, cached, state
+
+logger = logging.getLogger(__name__)
 
 PAGE_TITLE = "FraudLens"
 _FRAMED = "frame_drawn"
@@ -61,13 +65,16 @@ def draw_sidebar(home: Path) -> None:
 
 
 @contextmanager
-def framed() -> Iterator[None]:
-    """Mark the page run inside as already framed by ``app.py``."""
+def framed(title: str = "", started: float | None = None) -> Iterator[None]:
+    """Mark the page run inside as already framed by ``app.py``; log how long the run took
+    (since ``started``, a ``time.perf_counter()`` taken when the script began)."""
     st.session_state[_FRAMED] = True
+    started = time.perf_counter() if started is None else started
     try:
         yield
     finally:
         st.session_state[_FRAMED] = False
+        logger.info("page run %s: %.3f s", title, time.perf_counter() - started)
 
 
 def ensure_frame(page: str | None = None) -> Path:
@@ -86,7 +93,7 @@ def ensure_frame(page: str | None = None) -> Path:
         draw_frame()
         # Run the page navigation chose (this file, or the role's default when the role may not
         # open it) as that navigation page, so its widgets keep the same ids on the next run.
-        with framed():
+        with framed(target.title):
             target.run()
         st.stop()
     if page:

@@ -96,6 +96,35 @@ def test_later_runs_do_not_build_the_demo_again(app, app_home):
     assert metrics(app)["Transactions"] == f"{DEMO_ROWS:,}"
 
 
+def test_each_page_run_is_logged_with_its_time(app, caplog):
+    with caplog.at_level("INFO", logger="fraudlens.ui.layout"):
+        run_ok(app)
+        open_data_page(app)
+    runs = [r.getMessage() for r in caplog.records if r.getMessage().startswith("page run ")]
+    assert len(runs) == 2 and runs[0].startswith("page run Home: ") and runs[1].startswith("page run Data: ")
+    assert all(float(m.rsplit(" ", 2)[1]) > 0 for m in runs)
+
+
+def test_fraudlens_log_sends_the_library_log_to_stderr_once(monkeypatch, capsys):
+    import logging
+
+    from fraudlens.config import LOG_HANDLER, configure_logging
+
+    root = logging.getLogger("fraudlens")
+    monkeypatch.setattr(root, "handlers", [])
+    monkeypatch.setattr(root, "level", logging.NOTSET)
+    monkeypatch.delenv("FRAUDLENS_LOG", raising=False)
+    configure_logging()
+    assert root.handlers == []  # off unless asked for
+    monkeypatch.setenv("FRAUDLENS_LOG", "loud")
+    configure_logging()
+    configure_logging()
+    assert [h.get_name() for h in root.handlers] == [LOG_HANDLER] and root.level == logging.INFO
+    assert "FRAUDLENS_LOG='LOUD' is not a log level" in capsys.readouterr().err
+    logging.getLogger("fraudlens.ui.layout").info("page run Home: 0.100 s")
+    assert "page run Home: 0.100 s" in capsys.readouterr().err
+
+
 def test_without_a_demo_both_pages_show_an_empty_state(home, monkeypatch):
     monkeypatch.setenv("FRAUDLENS_DEMO_ROWS", "0")
     at = run_ok(AppTest.from_file(str(APP), default_timeout=120))

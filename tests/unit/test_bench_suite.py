@@ -67,6 +67,12 @@ def test_build_is_reused(work):
     assert not (work / f"{again.dataset}.csv").exists()  # the CSV and its dataset are not kept
     assert not datasets.exists(again.home, f"{again.dataset}_csv")
     assert again.record["score"]["model"] == again.model
+    # Where the time of the ingest and feature steps went, phase by phase.
+    assert list(again.record["features"]["phases"]) == ["read", "windows", "write", "fsync"]
+    for step in ("ingest", "ingest_csv"):
+        phases = again.record[step]["phases"]
+        assert {"Inspecting files", "read, convert and check", "Writing Parquet", "Profiling"} <= set(phases)
+        assert all(p["seconds"] >= 0 for p in phases.values())
     assert again.scores.is_file()
 
 
@@ -199,6 +205,7 @@ def test_cli_bench_json(run_cli, work, tmp_path):
     assert len(polars) == 6 and all(q["polars_agree"] and q["polars_median_ms"] > 0 for q in polars)
     assert json.loads((out / f"suite-{ROWS}.json").read_text())["rows"] == ROWS
     assert "| measure |" in (out / f"suite-{ROWS}.md").read_text()
+    assert "| windows |" in (out / f"suite-{ROWS}.md").read_text()  # the feature step's phases
 
 
 def test_cli_bench_refuses_too_few_rows(run_cli):

@@ -59,6 +59,17 @@ def test_file_holds_what_the_sql_computes(small):
     assert len(list(feature_store.folder(cfg.home, "small").glob("*.parquet"))) == 2
 
 
+def test_a_build_logs_where_its_time_went(small, caplog):
+    cfg, _src = small
+    store = get_store(cfg)
+    with caplog.at_level("INFO", logger=feature_store.logger.name):
+        feature_store.feature_file(store, "small", F.make_spec(store, "small"))
+    (record,) = [r for r in caplog.records if hasattr(r, "phases")]
+    assert list(record.phases) == ["read", "windows", "write", "fsync"]
+    assert all(p["seconds"] >= 0 and p["cpu_seconds"] >= 0 for p in record.phases.values())
+    assert "read " in record.getMessage() and "cores)" in record.getMessage()
+
+
 def test_a_failed_build_leaves_no_file(small, monkeypatch):
     cfg, _src = small
     store = get_store(cfg)
