@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from fraudlens import audit, datasets, explain, feature_store, operating, ops, registry
+from fraudlens import audit, datasets, explain, feature_store, locks, operating, ops, registry
 from fraudlens import features as feats
 from fraudlens.config import Settings, settings
 from fraudlens.errors import FraudLensError
@@ -440,18 +440,15 @@ def raise_alerts(
     store = get_store(cfg)
     sql, params, scope = _scope_sql(store, dataset, spec, names, date_from, date_until, ingest_id)
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
-    scan = _scan(store, sql, params, loaded, names, t, rate, rng, _existing_alerts(cfg.home, dataset),
-                 order, explain_top, max_alerts)
-    reasons = _reasons_for(loaded, names, scan.top)
-    above = pd.concat(scan.above, ignore_index=True) if scan.above else pd.DataFrame(
-        columns=["transaction_id", "transaction_datetime", "transaction_amount", "score", "expected_loss"])
-    sampled = pd.concat(scan.sampled, ignore_index=True) if scan.sampled else above.iloc[0:0]
-    # Alert ids break ties in the queue: they follow time, then transaction id, whatever the order
-    # of the feature file's rows of one timestamp.
-    above, sampled = (f.sort_values(["transaction_datetime", "transaction_id"], kind="stable", ignore_index=True)
-                      for f in (above, sampled))
-    run = {"dataset": dataset, "model": name, "version": int(version), "threshold": t, "sample_rate": rate}
-    created, n_sampled, run_id = _store_run(cfg, run, scope, scan, above, sampled, reasons, user)
+    # One run per dataset at a time: a run started beside another would score the transactions
+    # the other is alerting on, and the two would count them twice in the missed-fraud estimate.
+    with locks.held(cfg.home, "alerts", dataset):
+        scan = _scan(store, sql, params, loaded, names, t, rate, rng, _existing_alerts(cfg.home, dataset),
+                     order, explain_top, max_alerts)
+        reasons = _reasons_for(loaded, names, scan.top)
+        above, sampled = _in_time_order(scan)
+        run = {"dataset": dataset, "model": name, "version": int(version), "threshold": t, "sample_rate": rate}
+        created, n_sampled, run_id = _store_run(cfg, run, scope, scan, above, sampled, reasons, user)
     result = RaiseResult(
         run_id=run_id, dataset=dataset, model=name, version=int(version), threshold=t, sample_rate=rate,
         scope=scope, scored=scan.scored, above=len(above), below=scan.below, alerts_created=created,
@@ -461,6 +458,16 @@ def raise_alerts(
     logger.info("raised %d alerts (+%d below the line) on %s with %s v%d at %.4f in %.1f s",
                 created, n_sampled, dataset, name, version, t, result.seconds)
     return result
+
+
+def _in_time_order(scan: _Scan) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The scan's alerts and sample by time, then transaction id: alert ids break ties in the
+    queue, and so follow that order whatever the order of the feature file's rows of one timestamp."""
+    above = pd.concat(scan.above, ignore_index=True) if scan.above else pd.DataFrame(
+        columns=["transaction_id", "transaction_datetime", "transaction_amount", "score", "expected_loss"])
+    sampled = pd.concat(scan.sampled, ignore_index=True) if scan.sampled else above.iloc[0:0]
+    return tuple(f.sort_values(["transaction_datetime", "transaction_id"], kind="stable", ignore_index=True)
+                 for f in (above, sampled))
 
 
 def _store_run(cfg: Settings, run: dict, scope: str, scan: _Scan, above: pd.DataFrame, sampled: pd.DataFrame,

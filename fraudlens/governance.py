@@ -262,17 +262,27 @@ def _apply(cfg: Settings, proposal: Proposal, user: str, comment: str) -> tuple[
         why += f" | approved by {user}: {comment}"
     else:
         why += f" | approved by {user}"
+    # The audit names what the change replaced now, which another approval may have changed since
+    # the proposal was made (then both are recorded).
     if proposal.kind == "operating_point":
         point = point_from_dict(proposal.payload["point"])
+        live = operating.live_point(cfg.home, f"{proposal.model}@{proposal.version}")
+        replaced = None if live is None else float(live.point.threshold)
         thresholds.save_operating_point(operating.log_path(cfg.home, proposal.model), proposal.model,
                                         proposal.version, point,
                                         f"{proposal.proposed_by}, approved by {user}", why)
         return audit.OPERATING_POINT, {"model": proposal.model, "version": proposal.version,
                                        "threshold": point.threshold,
-                                       "previous_threshold": proposal.payload.get("previous_threshold")}
+                                       **_replaced("previous_threshold", replaced, proposal.payload)}
+    replaced = registry.champion(proposal.model, cfg.home)
     registry.set_champion(proposal.model, proposal.version, user, why, home=cfg.home)
     return audit.CHAMPION, {"model": proposal.model, "version": proposal.version,
-                            "previous_champion": proposal.payload.get("previous_champion")}
+                            **_replaced("previous_champion", replaced, proposal.payload)}
+
+
+def _replaced(key: str, replaced, payload: dict) -> dict:
+    when_proposed = payload.get(key)
+    return {key: replaced} if replaced == when_proposed else {key: replaced, f"{key}_when_proposed": when_proposed}
 
 
 def reject(proposal_id: int, user: str, role: str, comment: str, cfg: Settings | None = None) -> Proposal:

@@ -12,7 +12,6 @@ leaves the previous dataset intact.
 from __future__ import annotations
 
 import csv
-import fcntl
 import gzip
 import json
 import logging
@@ -21,12 +20,11 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fraudlens import datasets, quality
+from fraudlens import datasets, locks, quality
 from fraudlens.config import Settings, secret, settings
 from fraudlens.errors import FraudLensError, IngestError, SchemaError
 from fraudlens.schema import (
@@ -516,18 +514,6 @@ def _pseudonym_keys() -> dict[str, str]:
 # ---------------------------------------------------------------------------- the ingest
 
 
-@contextmanager
-def _dataset_lock(home: Path, name: str):
-    locks = home / ".locks"
-    locks.mkdir(parents=True, exist_ok=True)
-    with (locks / f"{name}.lock").open("w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
 def ingest(
     paths: list[str | Path] | str | Path,
     dataset: str,
@@ -566,7 +552,7 @@ def ingest(
     if mode not in MODES:
         raise IngestError(f"The 'mode' parameter must be one of {MODES}. Got {mode!r} instead.")
     home.mkdir(parents=True, exist_ok=True)
-    with _dataset_lock(home, dataset):
+    with locks.held(home, dataset):
         previous = datasets.read(home, dataset) if datasets.exists(home, dataset) else None
         if previous is not None and mode == "create":
             raise IngestError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -65,22 +66,26 @@ def score_dataset(dataset: str, model_ref: str, out: str | Path, *, date_from: d
         params["date_end"] = date_until + timedelta(days=1)
     if conds:
         sql += f" WHERE {' AND '.join(conds)}"
-    tmp = out.with_name(f".{out.name}.tmp")
+    # A name of its own: two sessions may score into the same file at once.
+    tmp = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     fields = [("transaction_id", pa.string()), ("score", pa.float64())]
     if with_time:
         fields.append(("transaction_datetime", pa.timestamp("us")))
     schema = pa.schema(fields)
     rows = 0
-    with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
-        for batch in store.query_batches("score_features", sql, params):
-            frame = batch.to_pandas()
-            scores = predict(loaded.model, kind, frame[names])
-            columns = {"transaction_id": frame["transaction_id"].astype(str), "score": scores.astype("float64")}
-            if with_time:
-                columns["transaction_datetime"] = frame["transaction_datetime"]
-            writer.write_table(pa.table(columns, schema=schema))
-            rows += len(frame)
-    os.replace(tmp, out)
+    try:
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as writer:
+            for batch in store.query_batches("score_features", sql, params):
+                frame = batch.to_pandas()
+                scores = predict(loaded.model, kind, frame[names])
+                columns = {"transaction_id": frame["transaction_id"].astype(str), "score": scores.astype("float64")}
+                if with_time:
+                    columns["transaction_datetime"] = frame["transaction_datetime"]
+                writer.write_table(pa.table(columns, schema=schema))
+                rows += len(frame)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
     seconds = time.perf_counter() - started
     logger.info("scored %d rows of %s with %s v%s in %.1f s", rows, dataset, name, loaded.version, seconds)
     return ScoreResult(out, rows, name, int(loaded.version), seconds)

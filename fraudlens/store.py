@@ -193,6 +193,9 @@ class _Hot:
 
     version: int
     built: bool
+    # The version's part files: a dataset deleted and made again restarts its versions, so the
+    # number alone does not say which rows the table holds.
+    files: tuple[str, ...] = ()
     derived: tuple[tuple[str, str], ...] = ()  # (name, SQL) of the columns added at build
     enums: tuple[str, ...] = ()  # the columns stored as ENUM
     rollups: tuple[Rollup, ...] = ()
@@ -224,12 +227,12 @@ class Store:
         for attempt in (1, 2, 3):
             info = datasets.read(self.home, dataset)
             with self._lock:
-                if self._is_view_of(dataset, info):
+                if self._shows(dataset, info.version, tuple(info.files)):
                     break
                 # Read again under the lock: a read taken before another thread moved the view
                 # on would otherwise move it back to an older version.
                 info = datasets.read(self.home, dataset)
-                if self._is_view_of(dataset, info):
+                if self._shows(dataset, info.version, tuple(info.files)):
                     break
                 try:
                     self._create_view(info)
@@ -244,8 +247,6 @@ class Store:
                 break
         return view_name(dataset)
 
-    def _is_view_of(self, dataset: str, info: datasets.DatasetInfo) -> bool:
-        return self._versions.get(dataset) == info.version and self._parts.get(dataset) == tuple(info.files)
 
     def analytics_table(self, dataset: str, derived: Mapping[str, str] | None = None) -> str:
         """The dataset's analytics table, built now if its version has none yet.
@@ -354,19 +355,25 @@ class Store:
     def _current_hot(self, dataset: str) -> _Hot | None:
         with self._lock:
             hot = self._hot.get(dataset)
-            return hot if hot and hot.version == self._versions.get(dataset) else None
+            return hot if hot and self._shows(dataset, hot.version, hot.files) else None
+
+    def _shows(self, dataset: str, version: int, files: tuple[str, ...]) -> bool:
+        """Whether the view shows this version and these parts (the caller holds ``_lock``)."""
+        return version == self._versions.get(dataset) and files == self._parts.get(dataset)
 
     def _is_current(self, dataset: str, table: str) -> bool:
         return self._hot_of(dataset, table) is not None
 
     def _build_hot(self, dataset: str, view: str, derived: dict[str, str]) -> _Hot:
         info = datasets.read(self.home, dataset)
-        if info.version != self._versions.get(dataset):
-            return _Hot(info.version, False)  # moved on since table(): the view follows it
+        parts = tuple(info.files)
+        with self._lock:
+            if not self._shows(dataset, info.version, parts):
+                return _Hot(info.version, False, parts)  # moved on since table(): the view follows it
         if not 0 < info.rows <= self.cfg.hot_rows:
             logger.info("dataset %s (%d rows) is aggregated from Parquet (FRAUDLENS_HOT_ROWS=%d)",
                         dataset, info.rows, self.cfg.hot_rows)
-            return self._keep(dataset, _Hot(info.version, False))
+            return self._keep(dataset, _Hot(info.version, False, parts))
         started = time.perf_counter()
         path = hot_path(self.home, info, derived)
         cur = self.cursor()
@@ -382,11 +389,11 @@ class Store:
         except (duckdb.OutOfMemoryException, duckdb.IOException, OSError) as exc:
             self._drop_objects(cur, dataset, info.version)
             if datasets.read(self.home, dataset).version != info.version:
-                return _Hot(info.version, False)  # a replace removed the parts being read
+                return _Hot(info.version, False, parts)  # a replace removed the parts being read
             logger.warning("could not build the analytics table of %s (%d rows), aggregating from "
                            "Parquet; lower FRAUDLENS_HOT_ROWS or raise FRAUDLENS_MEMORY_LIMIT: %s",
                            dataset, info.rows, exc)
-            return self._keep(dataset, _Hot(info.version, False))
+            return self._keep(dataset, _Hot(info.version, False, parts))
         except duckdb.Error as exc:
             self._drop_objects(cur, dataset, info.version)
             raise QueryError(f"analytics table {dataset}", None, exc) from exc
@@ -394,7 +401,7 @@ class Store:
             cur.close()
         logger.info("analytics table for %s: %d rows ready in %.1f s", dataset, info.rows,
                     time.perf_counter() - started)
-        return self._keep(dataset, _Hot(info.version, True, tuple(sorted(derived.items())), tuple(enums),
+        return self._keep(dataset, _Hot(info.version, True, parts, tuple(sorted(derived.items())), tuple(enums),
                                         rollups, bins, entity_rows))
 
     def _create_hot(self, cur, dataset: str, version: int, view: str, path: Path, sort: bool,
@@ -481,7 +488,7 @@ class Store:
     def _keep(self, dataset: str, hot: _Hot) -> _Hot:
         """Record ``hot`` unless the dataset moved on while it was built (then drop it)."""
         with self._lock:
-            if self._versions.get(dataset) == hot.version:
+            if self._shows(dataset, hot.version, hot.files):
                 self._drop_hot(dataset)
                 self._hot[dataset] = hot
                 return hot

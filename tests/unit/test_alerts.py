@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import zipfile
 from datetime import date
 
@@ -79,6 +80,35 @@ def test_alerts_are_exactly_the_transactions_at_or_above_the_threshold(cfg, scor
     assert entry.action == audit.ALERTS_RAISED and entry.detail["alerts"] == len(expected)
     again = alerts.raise_alerts(DATASET, MODEL, threshold=t, sample_rate=0.0, explain_top=0, cfg=cfg)
     assert again.alerts_created == 0 and again.skipped_existing == len(expected)
+
+
+def test_two_runs_started_together_count_each_alert_once(cfg, scores, monkeypatch):
+    """Two sessions raise alerts at once: the second waits for the first, so it skips the first's
+    alerts instead of counting them again as its own."""
+    t = 0.6
+    together = threading.Barrier(2, timeout=3)
+    real_store_run = alerts._store_run
+
+    def store_when_both_scanned(*args, **kwargs):
+        try:
+            together.wait()  # both reach here only if the scans overlap
+        except threading.BrokenBarrierError:
+            pass
+        return real_store_run(*args, **kwargs)
+
+    monkeypatch.setattr(alerts, "_store_run", store_when_both_scanned)
+    results = []
+    runs = [threading.Thread(target=lambda: results.append(alerts.raise_alerts(
+        DATASET, MODEL, threshold=t, sample_rate=0.0, explain_top=0, user="ana", cfg=cfg))) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    expected = int((scores["score"] >= t).sum())
+    assert sorted(r.above for r in results) == [0, expected]
+    assert sorted(r.skipped_existing for r in results) == [0, expected]
+    counted = ops.rows(cfg.home, "SELECT sum(above) FROM alert_runs WHERE dataset = ?", [DATASET])[0][0]
+    assert counted == expected == len(_all(cfg))
 
 
 def test_the_live_operating_point_is_the_default_threshold(cfg):

@@ -222,6 +222,28 @@ def test_an_approved_operating_point_goes_live_and_is_audited(model_home):
     assert audit.verify(cfg=cfg).ok
 
 
+def test_the_audit_names_what_an_approval_replaced_when_another_came_first(model_home):
+    """Two proposals made against the same live threshold, approved one after the other: the
+    second's audit entry says it replaced the first's threshold, and what it was proposed against."""
+    cfg = model_home
+    first = governance.approve(_propose_threshold(cfg, threshold=0.6).id, "luis", "admin", cfg=cfg)
+    lower, higher = _propose_threshold(cfg, threshold=0.5), _propose_threshold(cfg, user="rosa", threshold=0.7)
+    assert lower.payload["previous_threshold"] == higher.payload["previous_threshold"] == 0.6
+    governance.approve(higher.id, "luis", "admin", cfg=cfg)
+    governance.approve(lower.id, "luis", "admin", cfg=cfg)
+
+    def change(proposal):
+        (entry,) = [e for e in audit.related("proposal_id", proposal.id, cfg) if e.action == audit.OPERATING_POINT]
+        return entry.detail
+
+    assert change(first)["previous_threshold"] is None and "previous_threshold_when_proposed" not in change(first)
+    assert change(higher)["previous_threshold"] == 0.6 and "previous_threshold_when_proposed" not in change(higher)
+    assert change(lower)["previous_threshold"] == 0.7
+    assert change(lower)["previous_threshold_when_proposed"] == 0.6
+    assert operating.live_point(cfg.home, f"{opsdata.MODEL}@1").point.threshold == 0.5
+    assert audit.verify(cfg=cfg).ok
+
+
 def test_a_rejected_proposal_changes_nothing(model_home):
     cfg = model_home
     proposal = _propose_threshold(cfg)

@@ -444,6 +444,29 @@ def test_a_manifest_read_before_an_append_never_moves_the_view_back(channels, wr
     assert store.query_rows("n", f"SELECT count(*) FROM {store.table('d')}")[0][0] == N + 1
 
 
+def test_a_table_built_for_a_dataset_deleted_meanwhile_is_not_kept(channels, write, monkeypatch):
+    """The dataset is deleted and made again (its versions restart at 1) while its table is built:
+    the table of the old rows must not be kept for the new dataset of the same version number."""
+    store = get_store(channels)
+    real_rollups = store_module._rollups_of
+    made_again = []
+
+    def made_again_meanwhile(cur, dataset, version):
+        if not made_again:
+            made_again.append(True)
+            datasets.delete(channels.home, "d")
+            ingest.ingest(write("new.csv", HEADER + "".join(f"n{i},2025-02-01 10:00:00,x,{i},pos\n"
+                                                            for i in range(5))), "d", cfg=channels)
+            store.table("d")  # another session moves the view on
+        return real_rollups(cur, dataset, version)
+
+    monkeypatch.setattr(store_module, "_rollups_of", made_again_meanwhile)
+    assert datasets.read(channels.home, "d").version == 1
+    store.analytics_table("d")
+    assert made_again and datasets.read(channels.home, "d").version == 1
+    assert hot_count(store) == 5
+
+
 def test_a_table_dropped_between_naming_and_running_is_named_again(channels, write):
     store = get_store(channels)
     named = []

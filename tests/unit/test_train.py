@@ -152,6 +152,30 @@ def test_scoring_writes_ids_and_probabilities_matching_the_test_scores(trained, 
     np.testing.assert_allclose(got.loc[common], stored.loc[common], rtol=1e-6)
 
 
+def test_two_sessions_scoring_into_one_file_both_finish(trained, tmp_path):
+    import threading
+
+    cfg, results = trained
+    r = results["xgboost"]
+    out = tmp_path / "scores.parquet"
+    done, errors = [], []
+
+    def score():
+        try:
+            done.append(score_dataset("tx", f"{r.name}@{r.version}", out, cfg=cfg).rows)
+        except Exception as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(repr(exc))
+
+    runs = [threading.Thread(target=score) for _ in range(2)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(120)
+    assert errors == [] and len(done) == 2 and done[0] == done[1]
+    assert pq.read_metadata(out).num_rows == done[0]
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.parquet"]  # no temporary file left
+
+
 def test_predict_matches_between_fresh_and_loaded_models(trained):
     cfg, results = trained
     r = results["logistic"]
