@@ -61,6 +61,9 @@ class MissedEstimate:
     recall_high: float
     confidence: float
     note: str
+    # Pairs of run ids that scored overlapping transactions: their rows under the threshold are
+    # counted once per run, so the frauds below are overstated (and recall understated).
+    overlaps: tuple[tuple[int, int], ...] = ()
 
 
 def wilson_interval(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -81,7 +84,8 @@ SELECT r.id, r.threshold, r.sample_rate, r.scored, r.above, r.below,
        sum(a.source = 'threshold' AND a.status = 'confirmed_fraud'),
        sum(a.source = 'below_the_line'),
        sum(a.source = 'below_the_line' AND a.status IN ('confirmed_fraud', 'false_positive')),
-       sum(a.source = 'below_the_line' AND a.status = 'confirmed_fraud')
+       sum(a.source = 'below_the_line' AND a.status = 'confirmed_fraud'),
+       r.first_ts, r.last_ts, r.scope
 FROM alert_runs r LEFT JOIN alerts a ON a.run_id = r.id
 WHERE r.dataset = ? AND r.model = ? AND r.version = ?
 GROUP BY r.id ORDER BY r.id
@@ -101,7 +105,7 @@ def estimate_missed(dataset: str, model_ref: str, *, confidence: float = 0.95,
         raise FraudLensError(f"The 'confidence' parameter must be a float in (0, 1). Got {confidence!r} instead.")
     name, version = operating.resolve(cfg.home, model_ref)
     runs = ops.rows(cfg.home, _RUN_COUNTS, [dataset, name, int(version)])
-    c = np.array([[v or 0 for v in r[3:]] for r in runs], dtype=float).reshape(-1, 8).sum(axis=0)
+    c = np.array([[v or 0 for v in r[3:11]] for r in runs], dtype=float).reshape(-1, 8).sum(axis=0)
     scored, above, below, resolved_a, confirmed_a, n_sample, resolved_b, confirmed_b = (int(v) for v in c)
     both = resolved_a < above
     level = 1 - (1 - confidence) / 2 if both else confidence
@@ -115,7 +119,8 @@ def estimate_missed(dataset: str, model_ref: str, *, confidence: float = 0.95,
     f_below, fb_lo, fb_hi = below * pb, below * pb_lo, below * pb_hi
     recall = _share(f_above, f_below)
     low, high = _share(fa_lo, fb_hi), _share(fa_hi, fb_lo)
-    note = _missed_note(len(runs), resolved_b, n_sample, open_a)
+    overlaps = _overlapping(runs)
+    note = _missed_note(len(runs), resolved_b, n_sample, open_a, overlaps)
     if resolved_b == 0:
         recall = low = high = f_below = fb_lo = fb_hi = float("nan")
     return MissedEstimate(
@@ -125,8 +130,21 @@ def estimate_missed(dataset: str, model_ref: str, *, confidence: float = 0.95,
         sample_size=n_sample, sample_resolved=resolved_b, sample_confirmed=confirmed_b,
         frauds_above=float(f_above), frauds_above_low=float(fa_lo), frauds_above_high=float(fa_hi),
         frauds_below=float(f_below), frauds_below_low=float(fb_lo), frauds_below_high=float(fb_hi),
-        recall=recall, recall_low=low, recall_high=high, confidence=confidence, note=note,
+        recall=recall, recall_low=low, recall_high=high, confidence=confidence, note=note, overlaps=overlaps,
     )
+
+
+def _overlapping(runs: list[tuple]) -> tuple[tuple[int, int], ...]:
+    """Pairs of runs (ids) whose scored rows may be the same ones: their time spans meet, and they
+    were not limited to two different ingest batches."""
+    spans = [(r[0], r[11], r[12], _batch(r[13])) for r in runs if r[11] and r[12]]
+    return tuple((a[0], b[0]) for i, a in enumerate(spans) for b in spans[i + 1:]
+                 if a[1] <= b[2] and b[1] <= a[2] and not (a[3] and b[3] and a[3] != b[3]))
+
+
+def _batch(scope: str) -> str | None:
+    words = scope.split()
+    return words[words.index("ingest") + 1] if "ingest" in words[:-1] else None
 
 
 def _share(above: float, below: float) -> float:
@@ -134,7 +152,18 @@ def _share(above: float, below: float) -> float:
     return float(above / total) if total > 0 else float("nan")
 
 
-def _missed_note(runs: int, resolved_b: int, n_sample: int, open_a: int) -> str:
+def overlap_text(overlaps: tuple[tuple[int, int], ...]) -> str:
+    """What overlapping runs do to the estimate, and how to avoid them."""
+    pairs = ", ".join(f"#{a} and #{b}" for a, b in overlaps[:3]) + (" and others" if len(overlaps) > 3 else "")
+    return (f"Alert runs {pairs} scored the same period: transactions under the threshold in both are "
+            "counted once per run, so the frauds below the threshold are overstated and recall understated. "
+            "Raise alerts on new dates or new batches only (`alerts raise --from` or `--latest-batch`).")
+
+
+def _missed_note(runs: int, resolved_b: int, n_sample: int, open_a: int,
+                 overlaps: tuple[tuple[int, int], ...] = ()) -> str:
+    if overlaps:
+        return overlap_text(overlaps) + " " + _missed_note(runs, resolved_b, n_sample, open_a)
     if runs == 0:
         return "No alerts were raised with this model version on this dataset yet."
     if resolved_b == 0:

@@ -143,6 +143,9 @@ if status.band == "act":
     auth.page_link("pages/models.py", "Review the model on the Models page")
 view.draw_tiles([view.psi_tile(psi), view.recall_tile(estimate), view.precision_tile(alerts),
                  view.maturity_tile(maturity)])
+overlap = view.overlap_warning(estimate)
+if overlap:
+    st.warning(overlap)
 partial = view.partial_weeks(psi)
 if partial:
     st.caption(view.partial_text(partial))

@@ -216,6 +216,11 @@ def psi_tile(psi: pd.DataFrame) -> Tile:
     return Tile("Score PSI", f"{row['psi']:.3f}", f"{row['band']} · week of {row['week']:%Y-%m-%d}", help_text)
 
 
+def overlap_warning(estimate: missed.MissedEstimate) -> str | None:
+    """Why the recall estimate is off when alert runs scored the same transactions, else None."""
+    return missed.overlap_text(estimate.overlaps) if estimate.overlaps else None
+
+
 def recall_tile(estimate: missed.MissedEstimate) -> Tile:
     """Estimated recall with its interval, or what to do to get one."""
     help_text = ("Share of the frauds that the alerts catch: frauds confirmed above the threshold, plus those "

@@ -207,6 +207,15 @@ def test_after_dispositions_the_tiles_match_the_library(worked):
     assert int(maturity["labelled_from_ops"].sum()) > 0
 
 
+def test_a_second_run_over_the_same_period_is_flagged(worked):
+    at = open_page()
+    assert not any("scored the same period" in w.value for w in at.warning)
+    again = alerts.raise_alerts("demo", REF, sample_rate=0.03, seed=2, explain_top=0, user="ana", cfg=settings())
+    at = open_page()
+    (shown,) = [w.value for w in at.warning if "scored the same period" in w.value]
+    assert f"#{again.run_id - 1} and #{again.run_id}" in shown and "recall understated" in shown
+
+
 def test_new_dispositions_show_on_the_next_run(worked):
     at = open_page()
     before = metric(at, "Alert precision")

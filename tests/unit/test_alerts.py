@@ -147,6 +147,33 @@ def test_a_date_range_and_a_new_batch_limit_what_is_scored(cfg, tmp_path):
         alerts.raise_alerts(DATASET, MODEL, threshold=0.5, ingest_id="nope", cfg=cfg)
 
 
+def test_runs_that_scored_the_same_period_are_named_by_the_estimate(cfg, tmp_path):
+    from fraudlens.ingest import ingest
+    from fraudlens.synth import generate
+
+    def raise_on(**scope):
+        return alerts.raise_alerts(DATASET, MODEL, threshold=0.5, sample_rate=0.05, seed=1, explain_top=0,
+                                   cfg=cfg, **scope).run_id
+
+    weeks = [raise_on(date_from=date(2025, 2, 1), date_until=date(2025, 2, 7)),
+             raise_on(date_from=date(2025, 2, 8), date_until=date(2025, 2, 14))]
+    batches = []
+    for name in ("A", "B"):  # two batches of the same days, raised one by one
+        src = tmp_path / f"{name}.parquet"
+        generate(src, 500, seed=len(batches), days=3, start=date(2025, 3, 3))
+        batch = pd.read_parquet(src)
+        batch.assign(transaction_id=name + batch["transaction_id"].astype(str)).to_parquet(src)
+        ingest(src, DATASET, mode="append", cfg=cfg)
+        batches.append(raise_on(ingest_id=alerts.latest_ingest(DATASET, cfg)))
+    apart = alerts.estimate_missed(DATASET, MODEL, cfg=cfg)
+    assert apart.runs == 4 and apart.overlaps == () and "same period" not in apart.note
+    everything = raise_on()  # all that has no alert yet: the periods of every run before
+    again = alerts.estimate_missed(DATASET, MODEL, cfg=cfg)
+    assert again.overlaps == tuple((run, everything) for run in weeks + batches)
+    assert again.note.startswith(f"Alert runs #{weeks[0]} and #{everything}, #{weeks[1]} and #{everything}, ")
+    assert "scored the same period" in again.note and "overstated" in again.note
+
+
 def test_eager_reasons_match_the_explanation_and_the_rest_are_explained_on_open(cfg):
     alerts.raise_alerts(DATASET, MODEL, threshold=0.3, explain_top=5, sample_rate=0.0, cfg=cfg)
     rows = alerts.queue(limit=1000, cfg=cfg).rows
