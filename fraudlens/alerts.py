@@ -30,7 +30,7 @@ import sqlite3
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -195,7 +195,7 @@ def _threshold_of(home, name: str, version: int, threshold: float | None) -> flo
 
 def _scope_sql(store: Store, dataset: str, spec: feats.FeatureSpec, names: list[str],
                date_from: date | None, date_until: date | None,
-               ingest_id: str | None) -> tuple[str, dict, str]:
+               ingest_id: str | None, after: datetime | None = None) -> tuple[str, dict, str]:
     """Feature rows of the scope: ``(sql, params, description)``.
 
     Features are computed over the whole history (point-in-time windows need it); only the rows
@@ -210,6 +210,10 @@ def _scope_sql(store: Store, dataset: str, spec: feats.FeatureSpec, names: list[
         conds.append("transaction_datetime < $date_end")
         params["date_end"] = date_until + timedelta(days=1)
         scope.append(f"until {date_until}")
+    if after is not None:
+        conds.append("transaction_datetime > $after")
+        params["after"] = after
+        scope.append(f"after {after} UTC")
     if ingest_id is not None:
         info = datasets.read(store.home, dataset)
         parts = [str(p) for p, rel in zip(datasets.part_paths(store.home, info), info.files)
@@ -226,6 +230,19 @@ def _scope_sql(store: Store, dataset: str, spec: feats.FeatureSpec, names: list[
                       *(quote_ident(n) for n in names)])
     where = f" WHERE {' AND '.join(conds)}" if conds else ""
     return f"SELECT {cols} FROM read_parquet($features){where}", params, " ".join(scope) or "all"
+
+
+class NothingNew(FraudLensError):
+    """A run limited to what is new (``after``) found nothing to score."""
+
+
+def last_scored(dataset: str, model_ref: str, cfg: Settings | None = None) -> datetime | None:
+    """The latest transaction time (naive UTC) a run of the version scored on ``dataset``, or None."""
+    cfg = cfg or settings()
+    name, version = operating.resolve(cfg.home, model_ref)
+    (latest,), = ops.rows(cfg.home, "SELECT max(last_ts) FROM alert_runs WHERE dataset = ? AND model = ? "
+                          "AND version = ?", [check_dataset_name(dataset), name, int(version)])
+    return None if latest is None else pd.Timestamp(latest).to_pydatetime()
 
 
 def latest_ingest(dataset: str, cfg: Settings | None = None) -> str:
@@ -384,6 +401,7 @@ def raise_alerts(
     date_from: date | None = None,
     date_until: date | None = None,
     ingest_id: str | None = None,
+    after: datetime | None = None,
     order: str = "expected_loss",
     sample_rate: float = DEFAULT_SAMPLE_RATE,
     explain_top: int = EXPLAIN_TOP,
@@ -405,6 +423,9 @@ def raise_alerts(
         Inclusive bounds on the transaction date (as in ``score --from/--until``).
     ingest_id : str, optional
         Only the rows of this ingest (a newly appended batch; see :func:`latest_ingest`).
+    after : datetime, optional
+        Only the rows after this instant (naive UTC), e.g. :func:`last_scored`: what no run of the
+        version scored yet. Refused when there is none.
     order : {"expected_loss", "score"}
         Queue order; the first ``explain_top`` alerts in it get reason codes at once.
     sample_rate : float in [0, 1]
@@ -438,13 +459,16 @@ def raise_alerts(
     spec = feats.FeatureSpec.from_dict(loaded.metadata["feature_spec"])
     names = list(loaded.metadata["features"])
     store = get_store(cfg)
-    sql, params, scope = _scope_sql(store, dataset, spec, names, date_from, date_until, ingest_id)
     rng = np.random.default_rng(secrets.randbits(64) if seed is None else seed)
     # One run per dataset at a time: a run started beside another would score the transactions
     # the other is alerting on, and the two would count them twice in the missed-fraud estimate.
     with locks.held(cfg.home, "alerts", dataset):
+        sql, params, scope = _scope_sql(store, dataset, spec, names, date_from, date_until, ingest_id, after)
         scan = _scan(store, sql, params, loaded, names, t, rate, rng, _existing_alerts(cfg.home, dataset),
                      order, explain_top, max_alerts)
+        if after is not None and scan.scored == 0:
+            raise NothingNew(f"Dataset '{dataset}' has no transaction without an alert after {after} UTC: "
+                             f"nothing new to score with {name} v{version}.")
         reasons = _reasons_for(loaded, names, scan.top)
         above, sampled = _in_time_order(scan)
         run = {"dataset": dataset, "model": name, "version": int(version), "threshold": t, "sample_rate": rate}

@@ -165,7 +165,8 @@ def draw_raise(home, dataset: str, tz: str) -> None:
         auth.page_link("pages/thresholds.py", "Go to the Thresholds page")
         return
     threshold = float(live.point.threshold)
-    st.caption(f"Scores every transaction of '{dataset}' without an alert with the champion **{champ.name} "
+    newest = view.last_scored(home, dataset, champ.ref)
+    st.caption(f"{view.scope_text(dataset, newest, tz)} with the champion **{champ.name} "
                f"v{champ.version}** at its live threshold **{threshold:.4f}** (saved by {live.user} on "
                f"{cached.local_time(live.saved_at[:19], tz)}). Each one at or above it gets an alert with its "
                "reason codes; a random sample of those under it is queued too, so someone checks what the "
@@ -174,19 +175,25 @@ def draw_raise(home, dataset: str, tz: str) -> None:
     rate = cols[0].number_input("Below-the-line sample (%)", min_value=0.0, max_value=10.0, value=0.5, step=0.1,
                                 format="%.1f", key="alerts_sample_pct",
                                 help="Share of the transactions under the threshold queued for review.")
+    again = newest is not None and cols[2].checkbox("Score earlier transactions again", key="alerts_rescore",
+                                                    help=view.RESCORE_HELP)
     if cols[1].button("Raise alerts", key="alerts_raise", type="primary"):
-        run_raise(home, dataset, champ, rate / 100.0)
+        run_raise(home, dataset, champ, rate / 100.0, None if again else newest)
         return
     run = view.last_run(home, dataset)
     if run:
         st.caption(view.run_text(run, tz))
 
 
-def run_raise(home, dataset: str, champ, rate: float) -> None:
+def run_raise(home, dataset: str, champ, rate: float, after) -> None:
     with st.status(f"Scoring '{dataset}' with {champ.name} v{champ.version}…", expanded=True) as status:
         st.write("Computing features, scores and reason codes of the new alerts.")
         try:
-            result = view.raise_alerts(home, dataset, champ.ref, rate)
+            result = view.raise_alerts(home, dataset, champ.ref, rate, after)
+        except view.NothingNew as exc:
+            status.update(label="Nothing new to score", state="complete")
+            st.info(str(exc))
+            return
         except FraudLensError as exc:
             status.update(label="No alerts raised", state="error")
             st.error(str(exc))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pandas as pd
@@ -99,9 +100,31 @@ def run_text(run: dict, tz: str) -> str:
             f"{run['sampled']:,} below the line; {run['skipped_existing']:,} transactions already had one.")
 
 
-def raise_alerts(home: Path, dataset: str, ref: str, sample_rate: float) -> alerts.RaiseResult:
-    """Score ``dataset`` with ``ref`` at its live operating point, as the current user."""
-    return alerts.raise_alerts(dataset, ref, sample_rate=sample_rate, user=auth.user(), cfg=cfg_for(home))
+def last_scored(home: Path, dataset: str, ref: str) -> datetime | None:
+    """The latest transaction a run of ``ref`` scored on ``dataset`` (naive UTC), or None."""
+    return alerts.last_scored(dataset, ref, cfg=cfg_for(home))
+
+
+def scope_text(dataset: str, newest: datetime | None, tz: str) -> str:
+    """Which transactions the next run scores."""
+    if newest is None:
+        return f"Scores every transaction of '{dataset}' without an alert"
+    return (f"Scores the transactions of '{dataset}' after {cached.local_time(str(newest), tz, seconds=True)}, "
+            "the latest one this model version's runs have scored,")
+
+
+NothingNew = alerts.NothingNew
+
+RESCORE_HELP = ("Also the transactions earlier runs scored, e.g. after a threshold change. Those under the "
+                "threshold are then counted once per run in the missed-fraud estimate on Monitoring.")
+
+
+def raise_alerts(home: Path, dataset: str, ref: str, sample_rate: float,
+                 after: datetime | None) -> alerts.RaiseResult:
+    """Score ``dataset`` with ``ref`` at its live operating point (only its rows after ``after``
+    when given), as the current user."""
+    return alerts.raise_alerts(dataset, ref, sample_rate=sample_rate, after=after, user=auth.user(),
+                               cfg=cfg_for(home))
 
 
 def raise_text(r: alerts.RaiseResult) -> str:

@@ -149,10 +149,17 @@ def test_raising_alerts_from_the_page_matches_the_library(home):
     table = queue_table(at)
     assert table["id"].tolist() == page.rows["id"].tolist()
     assert table["score"].tolist() == pytest.approx(page.rows["score"].tolist())
-    # A second run skips what already has an alert (and samples again below the line).
+    # A second run scores only what came after the first one's latest transaction: nothing here.
+    newest = alerts.last_scored("demo", DEMO_MODEL)
+    assert any("Scores the transactions of 'demo' after " in c.value for c in at.caption)
+    ok(button(at, "Raise alerts").click().run())
+    assert len(alerts.runs("demo")) == 1
+    assert any("nothing new to score" in i and str(newest) in i for i in texts(at.info))
+    # Scoring earlier transactions again skips what already has an alert (and samples again below the line).
+    at.checkbox(key="alerts_rescore").check()
     ok(button(at, "Raise alerts").click().run())
     again = alerts.runs("demo").iloc[0]
-    assert again["alerts_created"] == 0 and again["skipped_existing"] == total
+    assert again["alerts_created"] == 0 and again["skipped_existing"] == total and again["scope"] == "all"
     assert alerts.queue(dataset="demo", status=None).total == total + again["sampled"]
     assert any(f"**0 alerts raised**" in s and f"{total:,} skipped because they already had an alert" in s
                for s in texts(at.success))

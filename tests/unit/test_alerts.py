@@ -174,6 +174,30 @@ def test_runs_that_scored_the_same_period_are_named_by_the_estimate(cfg, tmp_pat
     assert "scored the same period" in again.note and "overstated" in again.note
 
 
+def test_a_run_after_the_last_scored_transaction_scores_only_new_ones(cfg, scores, tmp_path):
+    from fraudlens.ingest import ingest
+    from fraudlens.synth import generate
+
+    assert alerts.last_scored(DATASET, MODEL, cfg) is None
+    first = alerts.raise_alerts(DATASET, MODEL, threshold=0.5, sample_rate=0.05, seed=1, explain_top=0, cfg=cfg)
+    newest = alerts.last_scored(DATASET, MODEL, cfg)
+    assert newest == scores["transaction_datetime"].max().to_pydatetime()
+    with pytest.raises(alerts.NothingNew, match="nothing new to score"):
+        alerts.raise_alerts(DATASET, MODEL, threshold=0.5, after=newest, explain_top=0, cfg=cfg)
+    assert len(alerts.runs(DATASET, cfg)) == 1  # nothing recorded
+    src = tmp_path / "later.parquet"
+    generate(src, 700, seed=3, days=2, start=date(2025, 3, 10))
+    later = pd.read_parquet(src)
+    later.assign(transaction_id="L" + later["transaction_id"].astype(str)).to_parquet(src)
+    ingest(src, DATASET, mode="append", cfg=cfg)
+    second = alerts.raise_alerts(DATASET, MODEL, threshold=0.5, after=newest, sample_rate=0.05, seed=1,
+                                 explain_top=0, cfg=cfg)
+    assert second.scored == 700 and second.skipped_existing == 0 and second.scope.startswith("after ")
+    estimate = alerts.estimate_missed(DATASET, MODEL, cfg=cfg)
+    assert estimate.overlaps == () and estimate.below == first.below + second.below
+    assert alerts.last_scored(DATASET, MODEL, cfg) > newest
+
+
 def test_eager_reasons_match_the_explanation_and_the_rest_are_explained_on_open(cfg):
     alerts.raise_alerts(DATASET, MODEL, threshold=0.3, explain_top=5, sample_rate=0.0, cfg=cfg)
     rows = alerts.queue(limit=1000, cfg=cfg).rows
