@@ -462,25 +462,26 @@ def server_run_lines(sessions: dict, when: str) -> list[str]:
 
 def cold_profile_lines(pages: dict) -> list[str]:
     """Where each cold visit's time went, as the page itself saw it (ms from its first request)."""
-    rows = [(t, r["cold_profile"]) for t, r in pages.items() if r.get("cold_profile")]
+    rows = [(t, r["cold_profile"], round(r["cold_s"] * 1000)) for t, r in pages.items() if r.get("cold_profile")]
     if not rows:
         return []
     lines = ["", "Cold visits, as the page saw them (ms from the request): the app's scripts loaded and "
-             "parsed (DOMContentLoaded), the page heading drawn, the first chart drawn, all done; and how long "
-             "the browser's main thread was blocked by tasks over 50 ms (script evaluation, layout, drawing).", "",
-             "| page | scripts loaded | heading | first chart | done | main thread blocked |",
+             "parsed (DOMContentLoaded), the page heading drawn, the first chart drawn, the page interactive "
+             "(its cold time above); and how long the browser's main thread was blocked by tasks over 50 ms "
+             "(script evaluation, layout, drawing) until the figures were read, just after.", "",
+             "| page | scripts loaded | heading | first chart | interactive | main thread blocked |",
              "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {t} | {p['scripts_ms']} | {p['heading_ms'] or ''} | {first_chart(t, p)} | "
-              f"{p['done_ms']} | {p['long_tasks_ms']} |" for t, p in rows]
+              f"{cold} | {p['long_tasks_ms']} |" for t, p, cold in rows]
     return lines
 
 
 def first_chart(title: str, profile: dict) -> str:
     """When the first chart was drawn; for a page whose charts the timing does not wait for, that
-    they may have come after 'done'."""
+    they may have come later."""
     if profile["first_chart_ms"] is not None:
         return str(profile["first_chart_ms"])
-    return "none" if dict((t, c) for t, _p, c in PAGES)[title] == 0 else "after done (not waited for)"
+    return "none" if dict((t, c) for t, _p, c in PAGES)[title] == 0 else "not waited for"
 
 
 def write(result: dict) -> None:

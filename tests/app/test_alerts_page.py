@@ -151,6 +151,7 @@ def test_raising_alerts_from_the_page_matches_the_library(home):
     assert table["score"].tolist() == pytest.approx(page.rows["score"].tolist())
     # A second run scores only what came after the first one's latest transaction: nothing here.
     newest = alerts.last_scored("demo", DEMO_MODEL)
+    ok(at.run())
     assert any("Scores the transactions of 'demo' after " in c.value for c in at.caption)
     ok(button(at, "Raise alerts").click().run())
     assert len(alerts.runs("demo")) == 1
