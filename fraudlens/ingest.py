@@ -886,7 +886,8 @@ def _line_expr(con, n: int, info: SourceInfo, row: str = "s._row", line: str = "
 
 
 def _rejects_sql(con, infos, with_record: bool) -> str:
-    """All rejects of this ingest: file, line, column, reason, value (and the raw record)."""
+    """All rejects of this ingest: file, line, column (the canonical field), header (the file's own
+    name for it), reason, value (and the raw record)."""
     parts = []
     for n, info in enumerate(infos):
         name = _sql_literal(info.path.name)
@@ -894,18 +895,28 @@ def _rejects_sql(con, infos, with_record: bool) -> str:
         record = "CAST(NULL AS VARCHAR)" if not with_record else (
             "left(CAST(s._value AS VARCHAR), 200)")
         parts.append(
-            f"SELECT {name} AS file, {_line_expr(con, n, info)} AS line, "
-            f"s._column AS column, s._reason AS reason, left(CAST(s._value AS VARCHAR), 200) AS value, "
-            f"{record} AS record FROM s{n} s WHERE s._reason IS NOT NULL"
+            f"SELECT {name} AS file, {_line_expr(con, n, info)} AS line, s._column AS column, "
+            f"{_renamed('s._column', info.mapping)} AS header, s._reason AS reason, "
+            f"left(CAST(s._value AS VARCHAR), 200) AS value, {record} AS record "
+            f"FROM s{n} s WHERE s._reason IS NOT NULL"
         )
         if table:
             rec = "left(csv_line, 500)" if with_record else "CAST(NULL AS VARCHAR)"
+            canonical = {header: field for field, header in info.mapping.items()}
             parts.append(
-                f"SELECT {name}, CAST(line AS BIGINT), column_name, "
+                f"SELECT {name}, CAST(line AS BIGINT), {_renamed('column_name', canonical)}, column_name, "
                 "'unreadable line (' || lower(CAST(error_type AS VARCHAR)) || ')', "
                 f"left(error_message, 200), {rec} FROM {table}"
             )
     return " UNION ALL ".join(parts)
+
+
+def _renamed(column: str, names: dict[str, str]) -> str:
+    """SQL giving ``names[column]``, or the column itself when it has no other name."""
+    if not names:
+        return column
+    cases = " ".join(f"WHEN {_sql_literal(a)} THEN {_sql_literal(b)}" for a, b in names.items())
+    return f"CASE {column} {cases} ELSE {column} END"
 
 
 def _is_time_sorted(con, n: int) -> bool:
@@ -1029,14 +1040,19 @@ def _nothing_loaded_message(con, infos) -> str:
 
 def _first_rejects(con, infos, n: int = 3) -> str:
     rows = con.execute(
-        f"SELECT file, line, \"column\", reason, value FROM ({_rejects_sql(con, infos, False)}) "
+        f"SELECT file, line, \"column\", header, reason, value FROM ({_rejects_sql(con, infos, False)}) "
         f"ORDER BY file, line LIMIT {n}"
     ).fetchall()
     return "; ".join(
-        f"{file} line {line}" + (f" column {col}" if col else "") + f": {reason}"
+        f"{file} line {line}" + (f" column {_column_text(col, header)}" if col else "") + f": {reason}"
         + (f" ({value!r})" if value is not None and col else "")
-        for file, line, col, reason, value in rows
+        for file, line, col, header, reason, value in rows
     )
+
+
+def _column_text(column: str, header: str | None) -> str:
+    """The file's name for a column, with the field it maps to when that is another name."""
+    return column if header in (None, column) else f"{header} ({column})"
 
 
 def read_rejects(dataset: str, *, ingest_id: str | None = None, limit: int = 1000,

@@ -153,8 +153,10 @@ def draw_last_result(home: Path) -> None:
     st.markdown("**Rejected rows** (the first 200; the download has them all)")
     st.dataframe(rejects.preview, hide_index=True, placeholder="-",
                  height=table_height(len(rejects.preview), most=10),
-                 column_order=["file", "line", "column", "reason", "value"],
-                 column_config={"reason": st.column_config.TextColumn(width="large")})
+                 column_order=["file", "line", "header", "column", "reason", "value"],
+                 column_config={"reason": st.column_config.TextColumn(width="large"),
+                                "header": st.column_config.TextColumn("column in the file"),
+                                "column": st.column_config.TextColumn("FraudLens field")})
     st.download_button(
         f"Download rejected rows (CSV, {rejects.shown:,} rows)", rejects.csv,
         file_name=f"{result.dataset}-rejects-{result.ingest_id}.csv", mime="text/csv",

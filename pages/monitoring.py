@@ -137,7 +137,7 @@ except FraudLensError as exc:
     st.stop()
 
 status = view.drift_status(psi)
-kind, text = view.banner(status)
+kind, text = view.banner(status, view.feature_descriptions(home, ref))
 getattr(st, kind)(text)
 if status.band == "act":
     auth.page_link("pages/models.py", "Review the model on the Models page")

@@ -17,7 +17,7 @@ import streamlit as st
 
 from fraudlens import missed, monitor, operating, ops, registry
 from fraudlens.errors import FraudLensError, ModelError
-from fraudlens.ui import cached
+from fraudlens.ui import cached, models_cache
 
 TTL = 600
 OPS_TTL = 60  # alerts and labels change under the page; keep their figures fresh
@@ -177,12 +177,23 @@ def features_of(psi: pd.DataFrame) -> list[str]:
     return [v for v in dict.fromkeys(psi["variable"]) if v != "score"] if len(psi) else []
 
 
-def banner(status: monitor.DriftStatus) -> tuple[str, str]:
-    """``(kind, text)``: kind is error (act), warning (watch), success (stable) or info (unknown)."""
+def feature_descriptions(home: Path, ref: str) -> dict[str, str]:
+    """Feature name -> its description in the version's feature catalogue."""
+    frame = models_cache.catalogue(home, ref)
+    return dict(zip(frame["name"], frame["description"], strict=True))
+
+
+def banner(status: monitor.DriftStatus, descriptions: dict[str, str] | None = None) -> tuple[str, str]:
+    """``(kind, text)``: kind is error (act), warning (watch), success (stable) or info (unknown).
+    ``descriptions`` (feature name -> plain words) name the most drifted feature for readers who
+    do not know the feature names."""
     kind = {"act": "error", "watch": "warning", "stable": "success"}.get(status.band, "info")
     text = status.message
     if status.band in ("act", "watch") and status.worst_variable:
-        text += f" Largest: {status.worst_variable}, PSI {status.worst_psi:.3f}."
+        name = status.worst_variable
+        described = (descriptions or {}).get(name, "").rstrip(".")
+        shown = f"{described} (`{name}`)" if described and described != name else f"`{name}`"
+        text += f" Largest: {shown}, PSI {status.worst_psi:.3f}."
     if status.band == "unknown":
         text = ("Drift cannot be judged yet: no complete week with at least "
                 f"{MIN_ROWS} transactions.")

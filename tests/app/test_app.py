@@ -204,6 +204,10 @@ def test_upload_and_ingest_show_the_library_numbers(app, app_home):
     assert app.session_state["active_dataset"] == "bad_file"
     assert "Data quality: bad_file" in texts(app.header)
     assert "6 rows" in app.download_button(key="data_rejects_download").label
+    # Each rejected row names the file's own column beside the field it maps to.
+    rejected = frame_with(app, "header").set_index("line")
+    assert (rejected.loc[4, "header"], rejected.loc[4, "column"]) == ("Fecha", "transaction_datetime")
+    assert (rejected.loc[8, "header"], rejected.loc[8, "column"]) == ("Monto", "transaction_amount")
     # The uploader is empty again, ready for the next file; the saved upload is gone.
     assert app.file_uploader[0].value is None
     assert not [p for p in (Path(app_home.home) / ".tmp" / "uploads").rglob("*") if p.is_file()]

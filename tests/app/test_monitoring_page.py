@@ -133,6 +133,17 @@ def test_the_page_opens_under_every_role(fresh, role):
     assert len(banners) == 1 and "Week of" in banners[0].value
 
 
+def test_the_banner_names_the_most_drifted_feature_in_words():
+    from fraudlens.ui import monitor_view
+
+    status = monitor.DriftStatus(week=None, band="act", worst_variable="acct_count_24h", worst_psi=0.31,
+                                 acting=("acct_count_24h",), watching=(), message="Week of 2025-03-03: act.")
+    kind, text = monitor_view.banner(status, {"acct_count_24h": "Transactions of the account in the last 24 h."})
+    assert kind == "error"
+    assert text.endswith("Largest: Transactions of the account in the last 24 h (`acct_count_24h`), PSI 0.310.")
+    assert monitor_view.banner(status)[1].endswith("Largest: `acct_count_24h`, PSI 0.310.")
+
+
 def test_executives_see_the_summary_only(worked):
     at = open_page("executive")
     assert set(charts(at)) == {"alerts", "money"}

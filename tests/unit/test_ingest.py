@@ -310,7 +310,7 @@ def test_delimiters_decimal_comma_and_multiline_records(home, write, delim):
     lines_ = by_line(home, "d")
     assert sorted(lines_) == [4, 5, 6]
     assert lines_[4]["column"] == "transaction_amount" and "not a number" in lines_[4]["reason"]
-    assert lines_[4]["value"] == "abc"
+    assert lines_[4]["value"] == "abc" and lines_[4]["header"] == "monto"
     assert "too many columns" in lines_[5]["reason"]
     assert lines_[6]["column"] == "transaction_amount" and "negative" in lines_[6]["reason"]
     assert all(r["file"] == "sep.csv" for r in lines_.values())
@@ -375,6 +375,7 @@ def test_bad_dates_are_rejected_not_guessed(home, write):
     lines = by_line(home, "d")
     assert "bad date" in lines[3]["reason"] and lines[3]["value"] == "2025-13-45 10:00:00"
     assert lines[3]["column"] == "transaction_datetime"
+    assert lines[3]["header"] == "fecha"  # the file's own name for the column
     assert "bad date" in lines[4]["reason"] and lines[4]["value"] == "yesterday"
     assert "missing required value" in lines[5]["reason"]
     assert lines[5]["column"] == "transaction_datetime"
@@ -702,6 +703,10 @@ def test_strict_with_one_bad_row(home, write, base, snapshot):
     with pytest.raises(IngestError):
         ingest.ingest(path, "fresh", strict=True, cfg=home)
     assert_nothing_stored(home, "fresh")
+    # A file of its own column names: the message uses them, with the field each maps to.
+    own = write("propio.csv", "id,fecha,cuenta,monto\ns1,2025-01-03 10:00:00,a,1\ns2,2025-01-03 10:00:00,a,x\n")
+    with pytest.raises(IngestError, match=r"propio.csv line 3 column monto \(transaction_amount\): "):
+        ingest.ingest(own, "fresh", strict=True, cfg=home)
 
 
 def test_pseudonymise_without_a_key(home, write, base, snapshot, tmp_path, monkeypatch):
