@@ -157,7 +157,8 @@ def overlap_text(overlaps: tuple[tuple[int, int], ...]) -> str:
     pairs = ", ".join(f"#{a} and #{b}" for a, b in overlaps[:3]) + (" and others" if len(overlaps) > 3 else "")
     return (f"Alert runs {pairs} scored the same period: transactions under the threshold in both are "
             "counted once per run, so the frauds below the threshold are overstated and recall understated. "
-            "Raise alerts on new dates or new batches only (`alerts raise --from` or `--latest-batch`).")
+            "Score only new transactions: leave 'Score earlier transactions again' unticked on the Alerts page, or "
+            "use `alerts raise --from` or `--latest-batch`.")
 
 
 def _missed_note(runs: int, resolved_b: int, n_sample: int, open_a: int,

@@ -166,7 +166,9 @@ def draw_raise(home, dataset: str, tz: str) -> None:
         return
     threshold = float(live.point.threshold)
     newest = view.last_scored(home, dataset, champ.ref)
-    st.caption(f"{view.scope_text(dataset, newest, tz)} with the champion **{champ.name} "
+    # The box below was drawn in the last run: its value is known before it is drawn again.
+    after = None if st.session_state.get("alerts_rescore") else newest
+    st.caption(f"{view.scope_text(dataset, after, tz)} with the champion **{champ.name} "
                f"v{champ.version}** at its live threshold **{threshold:.4f}** (saved by {live.user} on "
                f"{cached.local_time(live.saved_at[:19], tz)}). Each one at or above it gets an alert with its "
                "reason codes; a random sample of those under it is queued too, so someone checks what the "
@@ -175,33 +177,37 @@ def draw_raise(home, dataset: str, tz: str) -> None:
     rate = cols[0].number_input("Below-the-line sample (%)", min_value=0.0, max_value=10.0, value=0.5, step=0.1,
                                 format="%.1f", key="alerts_sample_pct",
                                 help="Share of the transactions under the threshold queued for review.")
-    again = newest is not None and cols[2].checkbox("Score earlier transactions again", key="alerts_rescore",
-                                                    help=view.RESCORE_HELP)
+    if newest is not None:
+        cols[2].checkbox("Score earlier transactions again", key="alerts_rescore", help=view.RESCORE_HELP)
     if cols[1].button("Raise alerts", key="alerts_raise", type="primary"):
-        run_raise(home, dataset, champ, rate / 100.0, None if again else newest)
+        run_raise(home, dataset, champ, rate / 100.0, after, tz)
         return
     run = view.last_run(home, dataset)
     if run:
         st.caption(view.run_text(run, tz))
 
 
-def run_raise(home, dataset: str, champ, rate: float, after) -> None:
+def run_raise(home, dataset: str, champ, rate: float, after, tz: str) -> None:
+    result, problem = None, None
     with st.status(f"Scoring '{dataset}' with {champ.name} v{champ.version}…", expanded=True) as status:
         st.write("Computing features, scores and reason codes of the new alerts.")
         try:
             result = view.raise_alerts(home, dataset, champ.ref, rate, after)
-        except view.NothingNew as exc:
-            status.update(label="Nothing new to score", state="complete")
-            st.info(str(exc))
-            return
+            status.update(label="Alerts raised", state="complete")
+        except view.NothingNew:
+            status.update(label="Nothing new to score", state="complete", expanded=False)
         except FraudLensError as exc:
-            status.update(label="No alerts raised", state="error")
-            st.error(str(exc))
-            return
-        status.update(label="Alerts raised", state="complete")
-    st.success(view.raise_text(result))
-    st.session_state[OFFSET] = 0
-    clear_selection()  # the queue below is drawn after this, with the new alerts
+            status.update(label="No alerts raised", state="error", expanded=False)
+            problem = str(exc)
+    # Messages outside the status box, which a finished run folds away.
+    if problem:
+        st.error(problem)
+    elif result is None:
+        st.info(view.nothing_new_text(dataset, after, tz))
+    else:
+        st.success(view.raise_text(result))
+        st.session_state[OFFSET] = 0
+        clear_selection()  # the queue below is drawn after this, with the new alerts
 
 
 def draw_filters() -> view.Filters:

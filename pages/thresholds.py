@@ -92,7 +92,8 @@ def draw_numbers(panel, capacity: float) -> None:
     row = st.columns(4)
     row[0].metric("Alerts per day", f"{p.alerts_per_day:,.1f}", border=True,
                   delta=models_cache.capacity_delta(p, capacity), delta_color="inverse",
-                  help=f"{p.alerts:,} alerts over the days of the test window.")
+                  help=f"{p.alerts:,} alerts over the days of the test window. Under it: how many more (+) or "
+                       "fewer (−) alerts a day than the team's capacity.")
     row[1].metric("Precision", pct(p.precision), border=True,
                   help=f"Share of alerts that are fraud. 95% bootstrap interval: {bands['precision']}.")
     row[2].metric("Recall", pct(p.recall), border=True,

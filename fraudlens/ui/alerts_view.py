@@ -115,6 +115,12 @@ def scope_text(dataset: str, newest: datetime | None, tz: str) -> str:
 
 NothingNew = alerts.NothingNew
 
+
+def nothing_new_text(dataset: str, after: datetime, tz: str) -> str:
+    return (f"Nothing new to score: '{dataset}' has no transaction without an alert after "
+            f"{cached.local_time(str(after), tz, seconds=True)} ({tz}). Tick 'Score earlier transactions again' "
+            "to score earlier ones at the live threshold.")
+
 RESCORE_HELP = ("Also the transactions earlier runs scored, e.g. after a threshold change. Those under the "
                 "threshold are then counted once per run in the missed-fraud estimate on Monitoring.")
 

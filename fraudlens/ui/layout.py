@@ -17,6 +17,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from fraudlens.config import configure_logging
 from fraudlens.ui import auth, bootstrap, cached, state
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ _FRAMED = "frame_drawn"
 
 
 def configure_page() -> None:
+    configure_logging()  # a first request for a page URL runs the page file, not app.py
     st.set_page_config(page_title=PAGE_TITLE, layout="wide")
 
 

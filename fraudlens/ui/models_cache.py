@@ -315,12 +315,11 @@ def optimise(inputs: operating.ThresholdInputs, goal: str, target: float,
 
 
 def capacity_delta(point, capacity: float) -> str | None:
-    """``+12.5 a day over the team's capacity of 50`` for the alerts-per-day tile (the sign gives
-    the tile's arrow); None without a capacity."""
+    """``+12.5 vs capacity of 50`` for the alerts-per-day tile: short enough for a quarter of the
+    page; the sign gives the tile's arrow. None without a capacity."""
     if capacity <= 0 or math.isnan(point.alerts_per_day):
         return None
-    diff = point.alerts_per_day - capacity
-    return f"{diff:+,.1f} a day {'over' if diff > 0 else 'under'} the team's capacity of {capacity:,.0f}"
+    return f"{point.alerts_per_day - capacity:+,.1f} vs capacity of {capacity:,.0f}"
 
 
 def over_capacity(point, capacity: float) -> bool:

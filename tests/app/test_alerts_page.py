@@ -17,11 +17,13 @@ from appdemo import module_demo, ok, private_copy
 
 from fraudlens import alerts, audit, operating
 from fraudlens.demo import DEMO_MODEL
+from fraudlens.ui import cached
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 DEMO_ROWS = 5_000
 REF = f"{DEMO_MODEL}@1"
 THRESHOLD = 0.5
+TZ = "America/Lima"
 
 
 @pytest.fixture(scope="module")
@@ -155,9 +157,11 @@ def test_raising_alerts_from_the_page_matches_the_library(home):
     assert any("Scores the transactions of 'demo' after " in c.value for c in at.caption)
     ok(button(at, "Raise alerts").click().run())
     assert len(alerts.runs("demo")) == 1
-    assert any("nothing new to score" in i and str(newest) in i for i in texts(at.info))
+    local = cached.local_time(str(newest), TZ, seconds=True)
+    assert any(i.startswith("Nothing new to score") and f"after {local} ({TZ})" in i for i in texts(at.info))
     # Scoring earlier transactions again skips what already has an alert (and samples again below the line).
-    at.checkbox(key="alerts_rescore").check()
+    ok(at.checkbox(key="alerts_rescore").check().run())
+    assert any("Scores every transaction of 'demo' without an alert" in c.value for c in at.caption)
     ok(button(at, "Raise alerts").click().run())
     again = alerts.runs("demo").iloc[0]
     assert again["alerts_created"] == 0 and again["skipped_existing"] == total and again["scope"] == "all"

@@ -139,7 +139,7 @@ def test_the_threshold_panel_shows_the_library_numbers_and_follows_the_slider(ho
     # The tile's delta says how far the alerts are from the team's capacity (50 a day by default).
     tile = next(m for m in at.metric if m.label == "Alerts per day")
     gap = operating.threshold_inputs(home, REF, TZ).table.at(0.05).alerts_per_day - 50
-    assert tile.delta == f"{gap:+,.1f} a day {'over' if gap > 0 else 'under'} the team's capacity of 50"
+    assert tile.delta == f"{gap:+,.1f} vs capacity of 50"
 
 
 def test_costs_change_the_expected_cost(home):

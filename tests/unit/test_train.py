@@ -152,13 +152,26 @@ def test_scoring_writes_ids_and_probabilities_matching_the_test_scores(trained, 
     np.testing.assert_allclose(got.loc[common], stored.loc[common], rtol=1e-6)
 
 
-def test_two_sessions_scoring_into_one_file_both_finish(trained, tmp_path):
+def test_two_sessions_scoring_into_one_file_both_finish(trained, tmp_path, monkeypatch):
     import threading
+
+    from fraudlens import train as train_module
 
     cfg, results = trained
     r = results["xgboost"]
     out = tmp_path / "scores.parquet"
     done, errors = [], []
+    # Each batch waits for the other session's, so both write their files at the same time.
+    together, real_predict = threading.Barrier(2, timeout=10), train_module.predict
+
+    def predict_together(*args, **kwargs):
+        try:
+            together.wait()
+        except threading.BrokenBarrierError:
+            pass
+        return real_predict(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "predict", predict_together)
 
     def score():
         try:
