@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import time
 
-started = time.perf_counter()
+import streamlit as st
 
-import streamlit as st  # noqa: E402
+from fraudlens.config import configure_logging
+from fraudlens.ui import auth, layout
 
-from fraudlens.config import configure_logging  # noqa: E402
-from fraudlens.ui import auth, layout  # noqa: E402
-
+started = time.perf_counter()  # the modules above are loaded once per server, not per run
 configure_logging()
 st.set_page_config(page_title=layout.PAGE_TITLE, layout="wide")
 

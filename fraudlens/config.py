@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import tomllib
 from dataclasses import dataclass
@@ -73,8 +74,6 @@ def configure_logging() -> None:
     """With ``FRAUDLENS_LOG`` set to a level (``INFO``, ``DEBUG``, ...), the library's log lines
     go to stderr: how long each page run, ingest and feature build took, and where it went.
     Safe to call on every page run: the handler is added once."""
-    import logging
-
     wanted = os.environ.get("FRAUDLENS_LOG", "").strip().upper()
     root = logging.getLogger("fraudlens")
     if not wanted or any(h.get_name() == LOG_HANDLER for h in root.handlers):

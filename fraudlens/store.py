@@ -247,7 +247,6 @@ class Store:
                 break
         return view_name(dataset)
 
-
     def analytics_table(self, dataset: str, derived: Mapping[str, str] | None = None) -> str:
         """The dataset's analytics table, built now if its version has none yet.
 

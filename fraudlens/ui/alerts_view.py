@@ -121,6 +121,7 @@ def nothing_new_text(dataset: str, after: datetime, tz: str) -> str:
             f"{cached.local_time(str(after), tz, seconds=True)} ({tz}). Tick 'Score earlier transactions again' "
             "to score earlier ones at the live threshold.")
 
+
 RESCORE_HELP = ("Also the transactions earlier runs scored, e.g. after a threshold change. Those under the "
                 "threshold are then counted once per run in the missed-fraud estimate on Monitoring.")
 
