@@ -4,7 +4,7 @@ At 10M rows the features take minutes in SQL alone; scoring, monitoring, global 
 and single explanations read them from here instead of computing them again. A build reads
 the rows from DuckDB into Arrow, gives each id, place and address an integer code there, finds
 the rows' order by time and id, computes the window columns in one pass each
-(:mod:`fraudlens.windows`), and has DuckDB evaluate the rest of the feature SQL over them and
+(:mod:`fraudlens.windows`), has DuckDB evaluate the rest of the feature SQL over them and pyarrow
 write the file, never through pandas. Each DuckDB step runs on a connection of its own with its
 own memory limit, spilling to disk past it. The file is in time order with small row groups: a
 date range, or one transaction's timestamp, reads only the row groups holding it. Rows of one
@@ -42,7 +42,7 @@ from fraudlens import datasets, features
 from fraudlens.errors import QueryError
 from fraudlens.features import FeatureSpec, features_sql
 from fraudlens.schema import quote_ident
-from fraudlens.store import Store, copy_to_parquet
+from fraudlens.store import Store, stream_to_parquet
 from fraudlens.timing import Phases
 
 logger = logging.getLogger(__name__)
@@ -50,8 +50,8 @@ logger = logging.getLogger(__name__)
 FEATURES_DIR = ".features"
 ROW_GROUP_ROWS = 16_384  # one explanation reads one row group: at 10M rows 16k reads faster than 8k
 # Memory limits of the two DuckDB steps. The read streams the rows out to Arrow. The write
-# streams from rows already held in Arrow and keeps them in order: at 10M rows it spills below
-# 1500MB (1000MB: 39 s instead of 14-17 s) and more only raises the peak (3000MB: 4.1 GB).
+# streams from rows already held in Arrow and keeps them in order: at 10M rows DuckDB's own
+# writer spilled below 1500MB (1000MB: 39 s instead of 14-17 s).
 READ_MEMORY = "1500MB"
 WRITE_MEMORY = "1500MB"
 STALE_BUILD_SECONDS = 6 * 3600  # a build's temporary file older than this was left by a killed process
@@ -191,12 +191,17 @@ def _write(store: Store, info: datasets.DatasetInfo, spec: FeatureSpec, out: Pat
     # Popped, so that _with_windows holds the only reference and can free columns.
     windowed = _with_windows(found.pop(), spec.label_delay_days)
     phases.lap("windows")
-    # Two threads write the file: they keep the rows in order by holding more of them (10M rows:
-    # 19-21 s and 3.7-3.8 GB at peak, against 22-30 s and 3.5 GB on one).
     with store.job(name, info, memory_limit=_memory_limit(WRITE_MEMORY), threads=2) as con:
         con.register("windowed", windowed)
-        copy_to_parquet(con, features.final_sql(spec, _as_sql_columns(windowed)), out, ROW_GROUP_ROWS)
+        stream_to_parquet(con, features.final_sql(spec, _as_sql_columns(windowed)), out, ROW_GROUP_ROWS,
+                          _few_valued(spec))
     phases.lap("write")
+
+
+def _few_valued(spec: FeatureSpec) -> list[str]:
+    """Feature columns with few values in a row group, which a dictionary makes small."""
+    return [f.name for f in features.catalogue(spec)
+            if f.kind in ("binary", "count") or f.name in ("hour", "weekday", "amount_log10_bin")]
 
 
 def _as_sql_columns(windowed: pa.Table) -> str:

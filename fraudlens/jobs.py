@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
+from fraudlens import background
 from fraudlens.errors import FraudLensError
 
 logger = logging.getLogger(__name__)
@@ -93,10 +94,7 @@ class Jobs:
             job_id = f"job-{next(self._ids)}"
             self._jobs[job_id] = JobStatus(job_id, label, owner, RUNNING, 0.0, "Queued", time.time())
             self._forget_old()
-            thread = threading.Thread(target=self._run, args=(job_id, work), name=f"fraudlens-{job_id}",
-                                      daemon=True)
-            self._threads[job_id] = thread
-        thread.start()
+            self._threads[job_id] = background.start(self._run, job_id, work, name=f"fraudlens-{job_id}")
         logger.info("job %s started: %s", job_id, label)
         return job_id
 

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 import streamlit as st
 
-from fraudlens import analytics, datasets, export, ingest, ops, quality
+from fraudlens import analytics, background, datasets, export, ingest, ops, quality
 from fraudlens.analytics import Filters
 from fraudlens.config import Settings, settings
 from fraudlens.datasets import DatasetInfo
@@ -293,8 +293,7 @@ def warm_analytics(home: Path, name: str | None) -> None:
         if key in _WARMED:
             return
         _WARMED.add(key)
-    threading.Thread(target=_prepare_quietly, args=(Path(home), info.name), daemon=True,
-                     name=f"fraudlens-warm-{info.name}").start()
+    background.start(_prepare_quietly, Path(home), info.name, name=f"fraudlens-warm-{info.name}")
 
 
 def _prepare_quietly(home: Path, name: str) -> None:

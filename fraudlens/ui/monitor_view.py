@@ -185,19 +185,35 @@ def feature_descriptions(home: Path, ref: str) -> dict[str, str]:
 
 def banner(status: monitor.DriftStatus, descriptions: dict[str, str] | None = None) -> tuple[str, str]:
     """``(kind, text)``: kind is error (act), warning (watch), success (stable) or info (unknown).
-    ``descriptions`` (feature name -> plain words) name the most drifted feature for readers who
-    do not know the feature names."""
+    ``descriptions`` (feature name -> plain words) name the drifted variables for readers who do
+    not know the feature names."""
     kind = {"act": "error", "watch": "warning", "stable": "success"}.get(status.band, "info")
-    text = status.message
-    if status.band in ("act", "watch") and status.worst_variable:
-        name = status.worst_variable
-        described = (descriptions or {}).get(name, "").rstrip(".")
-        shown = f"{described} (`{name}`)" if described and described != name else f"`{name}`"
-        text += f" Largest: {shown}, PSI {status.worst_psi:.3f}."
     if status.band == "unknown":
-        text = ("Drift cannot be judged yet: no complete week with at least "
-                f"{MIN_ROWS} transactions.")
-    return kind, text
+        return kind, f"Drift cannot be judged yet: no complete week with at least {MIN_ROWS} transactions."
+    if status.band == "stable" or status.week is None:
+        return kind, status.message
+
+    def named(variable: str) -> str:
+        return _in_words(variable, descriptions or {})
+
+    week = f"Week of {status.week:%Y-%m-%d}"
+    if status.band == "act":
+        text = (f"{week}: the population has shifted (PSI above {monitor.WATCH}) for "
+                f"{'; '.join(map(named, status.acting))}. Review the model and consider retraining.")
+    else:
+        text = (f"{week}: PSI between {monitor.STABLE} and {monitor.WATCH} for "
+                f"{'; '.join(map(named, status.watching))}. Watch it.")
+    if status.worst_variable:
+        text += f" Largest: {named(status.worst_variable)}, PSI {status.worst_psi:.3f}."
+    return kind, text + (" PSI (population stability index) compares a variable's spread over its values in "
+                         "that week with the training window's: 0 is the same.")
+
+
+def _in_words(variable: str, descriptions: dict[str, str]) -> str:
+    if variable == "score":
+        return "the model's score (`score`)"
+    described = descriptions.get(variable, "").rstrip(".")
+    return f"{described} (`{variable}`)" if described and described != variable else f"`{variable}`"
 
 
 # ---------------------------------------------------------------------------- tiles

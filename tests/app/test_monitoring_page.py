@@ -133,15 +133,25 @@ def test_the_page_opens_under_every_role(fresh, role):
     assert len(banners) == 1 and "Week of" in banners[0].value
 
 
-def test_the_banner_names_the_most_drifted_feature_in_words():
+def test_the_banner_names_the_drifted_features_in_words_and_says_what_psi_is():
     from fraudlens.ui import monitor_view
 
-    status = monitor.DriftStatus(week=None, band="act", worst_variable="acct_count_24h", worst_psi=0.31,
-                                 acting=("acct_count_24h",), watching=(), message="Week of 2025-03-03: act.")
-    kind, text = monitor_view.banner(status, {"acct_count_24h": "Transactions of the account in the last 24 h."})
+    week = pd.Timestamp("2025-03-03")
+    status = monitor.DriftStatus(week=week, band="act", worst_variable="acct_count_24h", worst_psi=0.31,
+                                 acting=("acct_count_24h", "score"), watching=("hour",), message="unused")
+    words = {"acct_count_24h": "Transactions of the account in the last 24 h.", "hour": "Hour of day"}
+    kind, text = monitor_view.banner(status, words)
     assert kind == "error"
-    assert text.endswith("Largest: Transactions of the account in the last 24 h (`acct_count_24h`), PSI 0.310.")
-    assert monitor_view.banner(status)[1].endswith("Largest: `acct_count_24h`, PSI 0.310.")
+    assert text.startswith("Week of 2025-03-03: the population has shifted (PSI above 0.25) for Transactions of "
+                           "the account in the last 24 h (`acct_count_24h`); the model's score (`score`). Review")
+    assert "Largest: Transactions of the account in the last 24 h (`acct_count_24h`), PSI 0.310." in text
+    assert "PSI (population stability index) compares" in text
+    assert "Largest: `acct_count_24h`, PSI 0.310." in monitor_view.banner(status)[1]
+    watch = monitor.DriftStatus(week=week, band="watch", worst_variable="hour", worst_psi=0.12, acting=(),
+                                watching=("hour",), message="unused")
+    kind, text = monitor_view.banner(watch, words)
+    assert kind == "warning"
+    assert text.startswith("Week of 2025-03-03: PSI between 0.1 and 0.25 for Hour of day (`hour`). Watch it.")
 
 
 def test_executives_see_the_summary_only(worked):
@@ -170,7 +180,8 @@ def test_drift_numbers_are_the_library_numbers(fresh):
     assert metric(at, "Score PSI") == f"{latest['psi']:.3f}"
     assert f"{latest['band']} · week of {latest['week']:%Y-%m-%d}" in captions(at)
     kind = {"act": at.error, "watch": at.warning, "stable": at.success}[status.band]
-    assert kind[0].value.startswith(status.message)
+    assert kind[0].value.startswith(f"Week of {status.week:%Y-%m-%d}")
+    assert all(f"(`{v}`)" in kind[0].value for v in (*status.acting, *status.watching))
 
     shown = charts(at)
     score = psi[psi["variable"] == "score"].sort_values("week")

@@ -514,3 +514,40 @@ def test_rollups_count_every_row_and_are_attached_again(channels, monkeypatch):
     finally:
         again.close()
     assert first.rollups("d", first.table("d")) == () and first.amount_bins("d", first.table("d")) == ()
+
+
+def test_streamed_parquet_keeps_the_rows_order_and_full_row_groups(tmp_path):
+    import duckdb
+    import pyarrow.parquet as pq
+
+    con = duckdb.connect()
+    out = tmp_path / "rows.parquet"
+    store_module.stream_to_parquet(
+        con, "SELECT i, i % 3 AS few, 'r' || i AS label FROM range(300000) t(i)", out, 16_384, ["few"])
+    meta = pq.read_metadata(out)
+    assert meta.num_rows == 300_000
+    assert meta.row_group(0).num_rows == 16_384
+    assert "RLE_DICTIONARY" in meta.row_group(0).column(1).encodings
+    assert "RLE_DICTIONARY" not in meta.row_group(0).column(0).encodings
+    table = pq.read_table(out)
+    assert table["i"].to_pylist() == list(range(300_000))
+    assert table["label"][299_999].as_py() == "r299999"
+
+
+def test_streamed_parquet_raises_the_query_error_after_rows_were_written(tmp_path):
+    import duckdb
+
+    con = duckdb.connect()
+    sql = "SELECT i, CASE WHEN i < 250000 THEN i ELSE error('row ' || i || ' is bad') END AS v FROM range(300000) t(i)"
+    with pytest.raises(duckdb.Error, match="is bad"):
+        store_module.stream_to_parquet(con, sql, tmp_path / "rows.parquet", 16_384, [])
+
+
+def test_streamed_parquet_stops_its_reader_when_the_file_cannot_be_written(tmp_path):
+    import duckdb
+
+    con = duckdb.connect()
+    with pytest.raises(OSError):
+        store_module.stream_to_parquet(con, "SELECT i FROM range(3000000) t(i)",
+                                       tmp_path / "missing" / "rows.parquet", 16_384, [])
+    assert not any(t.name == "parquet-rows" for t in threading.enumerate())
