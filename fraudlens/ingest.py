@@ -42,7 +42,7 @@ from fraudlens.schema import (
     normalise_header,
     quote_ident,
 )
-from fraudlens.store import DatabaseError, connect
+from fraudlens.store import DatabaseError, connect, stream_to_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -377,7 +377,9 @@ def _number_expr(col: str, decimal_comma: bool) -> str:
         text = f"replace(replace({text}, '.', ''), ',', '.')"
     else:
         text = f"replace({text}, ',', '')"
-    slow = f"TRY_CAST(NULLIF({text}, '') AS DOUBLE)"
+    # No NULLIF: it would name the cleaned text twice, and DuckDB would then clean every row
+    # ahead of the coalesce below, not only the ones the direct cast fails on. '' casts to NULL.
+    slow = f"TRY_CAST({text} AS DOUBLE)"
     if decimal_comma:
         return slow
     # Most values are plain numbers: cast them directly; clean up only the ones that fail.
@@ -748,8 +750,9 @@ def _stage_select(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: 
     # The first failing check's number, computed once per row; reason, column and value follow.
     first = " ".join(f"WHEN {cond} THEN {k}" for k, (cond, *_rest) in enumerate(checks, 1))
     first = f"CASE {first} ELSE NULL END" if checks else "CAST(NULL AS INTEGER)"
-    reasons = "(CAST([" + ", ".join(_sql_literal(r) for _c, _col, r, _v in checks) + "] AS VARCHAR[]))"
-    columns = "(CAST([" + ", ".join(_sql_literal(c) if c else "NULL" for _c, c, _r, _v in checks) + "] AS VARCHAR[]))"
+    # CASE, not a list indexed by _k: a list literal is built again for every row.
+    reasons = _case_k([_sql_literal(r) for _c, _col, r, _v in checks])
+    columns = _case_k([_sql_literal(c) if c else "NULL" for _c, c, _r, _v in checks])
     values = " ".join(f"WHEN {k} THEN {v}" for k, (_c, _col, _r, v) in enumerate(checks, 1))
     values = f"CASE src._k {values} ELSE NULL END" if checks else "CAST(NULL AS VARCHAR)"
     line = "src._line" if info.format == "jsonl" else "CAST(NULL AS BIGINT)"
@@ -757,10 +760,16 @@ def _stage_select(con, n: int, info: SourceInfo, keys: dict, tz: str, numbered: 
     outputs = ", ".join(plan.select + extras)
     select = (
         f"SELECT {outputs}, src._row AS _row, {line} AS _line, "
-        f"{reasons}[src._k] AS _reason, {columns}[src._k] AS _column, {values} AS _value "
+        f"{reasons} AS _reason, {columns} AS _column, {values} AS _value "
         f"FROM (SELECT src.*, {first} AS _k FROM (SELECT {inner} FROM ({source_sql}) AS src) AS src) AS src"
     )
     return select, params, plan.notes
+
+
+def _case_k(texts: list[str]) -> str:
+    """The ``texts`` entry of check number ``src._k`` (from 1), NULL when no check failed."""
+    whens = " ".join(f"WHEN {k} THEN {text}" for k, text in enumerate(texts, 1))
+    return f"CAST(CASE src._k {whens} ELSE NULL END AS VARCHAR)" if texts else "CAST(NULL AS VARCHAR)"
 
 
 def _keep_last_scan_rejects(con, n: int) -> None:
@@ -924,8 +933,13 @@ def _is_time_sorted(con, n: int) -> bool:
     unsorted = con.execute(
         f"SELECT count(*) FROM (SELECT transaction_datetime < lag(transaction_datetime) "
         f"OVER (ORDER BY rowid) AS back FROM s{n} WHERE _reason IS NULL) WHERE back"
-    ).fetchone()[0]
+    ).fetchall()[0][0]  # all: a result left unfinished would keep the connection busy
     return unsorted == 0
+
+
+PART_ROW_GROUP_ROWS = 122_880
+# Canonical columns with few values in a row group, which a dictionary makes small.
+FEW_VALUED = ("transaction_type", "channel", "account_type", "merchant_location", "account_age_days")
 
 
 def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejected: int):
@@ -935,11 +949,9 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejec
         target = staging / name
         # Time-sorted parts let date filters skip row groups; most exports already are sorted.
         order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime, _row, rowid"
-        con.execute(
-            f"COPY (SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} "
-            f"WHERE _reason IS NULL{order}) "
-            f"TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1, ROW_GROUP_SIZE 122880)"
-        )
+        stream_to_parquet(con, f"SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} "
+                               f"WHERE _reason IS NULL{order}", target, PART_ROW_GROUP_ROWS, list(FEW_VALUED),
+                          compression="zstd", level=1)
         files.append(name)
     rejects_name = None
     if rejected:

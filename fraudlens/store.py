@@ -596,12 +596,12 @@ class Store:
 
 
 def stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, row_group_rows: int,
-                      dictionary: list[str]) -> None:
-    """Write the rows of ``select`` to ``out`` in their order, Snappy-compressed, dictionary-encoding
-    only the ``dictionary`` columns (few values in a row group).
+                      dictionary: list[str], compression: str = "snappy", level: int | None = None) -> None:
+    """Write the rows of ``select`` to ``out`` in their order, dictionary-encoding only the
+    ``dictionary`` columns (few values in a row group).
 
     DuckDB computes the next batches on its threads while pyarrow encodes the last ones: at 10M
-    rows of 60 columns, pyarrow spends about half the CPU of DuckDB's own writer, most of it in
+    rows, pyarrow spends half the CPU of DuckDB's own writer or less, most of the difference in
     trying dictionaries on columns of distinct values.
     """
     import pyarrow.parquet as pq
@@ -625,7 +625,8 @@ def stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, ro
     thread = threading.Thread(target=produce, name="parquet-rows", daemon=True)
     thread.start()
     try:
-        with pq.ParquetWriter(out, reader.schema, compression="snappy", use_dictionary=dictionary) as writer:
+        with pq.ParquetWriter(out, reader.schema, compression=compression, compression_level=level,
+                              use_dictionary=dictionary) as writer:
             while (batch := batches.get()) is not None:
                 writer.write_batch(batch, row_group_size=row_group_rows)
     finally:

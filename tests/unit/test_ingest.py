@@ -116,6 +116,25 @@ def test_csv_values_land_in_the_canonical_columns(home, write):
     assert "note" in info.columns and "transaction_amount" in info.columns
 
 
+def test_a_part_keeps_the_canonical_types_with_dictionaries_on_few_valued_columns(home, write):
+    import pyarrow.parquet as pq
+
+    path = write("a.csv", HEADER + ",channel,account_age_days,fraudulent_activity\n"
+                 + "".join(f"t{i},2025-01-03 10:00:{i:02d},a{i},{i}.5,{'pos' if i % 2 else 'atm'},{i % 3},false\n"
+                           for i in range(40)))
+    ingest.ingest(path, "d", cfg=home)
+    part = datasets.part_paths(home.home, datasets.read(home.home, "d"))[0]
+    meta = pq.read_metadata(part)
+    columns = {meta.row_group(0).column(k).path_in_schema: meta.row_group(0).column(k) for k in range(meta.num_columns)}
+    assert "RLE_DICTIONARY" in columns["channel"].encodings
+    assert "RLE_DICTIONARY" not in columns["transaction_id"].encodings
+    assert columns["transaction_amount"].compression == "ZSTD"
+    schema = pq.read_schema(part)
+    assert str(schema.field("transaction_datetime").type) == "timestamp[us]"
+    assert str(schema.field("account_age_days").type) == "int32"
+    assert pq.read_table(part)["transaction_id"].to_pylist() == [f"t{i}" for i in range(40)]  # file order
+
+
 def test_csv_gz(home, write):
     path = write("a.csv.gz", gzip.compress(GOOD.encode()))
     result = ingest.ingest(path, "d", cfg=home)
