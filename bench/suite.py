@@ -102,11 +102,15 @@ def now_iso() -> str:
 ENGINE_FLOOR = r"""
 import duckdb, json, os, sys, time
 con = duckdb.connect(config={"threads": 2, "preserve_insertion_order": False})
+con.execute("SET enable_progress_bar = false")
 started, cpu = time.perf_counter(), os.times()
-con.execute("COPY (SELECT * FROM read_csv($csv, header = true)) TO '" + sys.argv[2].replace("'", "''")
-            + "' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)", {"csv": sys.argv[1]})
-done = os.times()
-os.unlink(sys.argv[2])
+try:
+    con.execute("COPY (SELECT * FROM read_csv($csv, header = true)) TO '" + sys.argv[2].replace("'", "''")
+                + "' (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 1)", {"csv": sys.argv[1]})
+    done = os.times()
+finally:
+    if os.path.exists(sys.argv[2]):
+        os.unlink(sys.argv[2])
 print(json.dumps({"seconds": time.perf_counter() - started,
                   "cpu_seconds": done.user + done.system - cpu.user - cpu.system}))
 """
@@ -154,17 +158,22 @@ elif step == "ingest_csv":
                     "generate(sys.argv[1], int(sys.argv[2]), seed=int(sys.argv[3]))",
                     str(csv), str(args["rows"]), str(args["seed"])], check=True)
     try:
-        r = timed(lambda: ingest([str(csv)], args["csv_dataset"], mode="replace", progress=ingest_phases()))
-        out["rows"], out["rejected"], out["csv_mb"] = r.loaded, r.rejected, csv.stat().st_size / 2**20
+        try:
+            r = timed(lambda: ingest([str(csv)], args["csv_dataset"], mode="replace", progress=ingest_phases()))
+            out["rows"], out["rejected"], out["csv_mb"] = r.loaded, r.rejected, csv.stat().st_size / 2**20
+        finally:  # a second copy of the set is not needed again: keep the disk for the others
+            if datasets.exists(get_store().home, args["csv_dataset"]):
+                datasets.delete(get_store().home, args["csv_dataset"])
         # The engine alone on the same file, in a process of its own: what is left of the target
         # once nothing is checked, numbered, kept in order or profiled.
-        floor = subprocess.run([sys.executable, "-c", args["floor_code"], str(csv), str(csv.with_suffix(".floor.parquet"))],
-                               check=True, capture_output=True, text=True)
-        out["engine_floor"] = json.loads(floor.stdout)
-    finally:  # a second copy of the set is not needed again: keep the disk for the others
+        floor = subprocess.run([sys.executable, "-c", args["floor_code"], str(csv),
+                                str(csv.with_suffix(".floor.parquet"))], capture_output=True, text=True)
+        if floor.returncode == 0:
+            out["engine_floor"] = json.loads(floor.stdout.strip().splitlines()[-1])
+        else:
+            print("engine floor failed:", floor.stderr[-2000:], file=sys.stderr)
+    finally:
         csv.unlink(missing_ok=True)
-        if datasets.exists(get_store().home, args["csv_dataset"]):
-            datasets.delete(get_store().home, args["csv_dataset"])
 elif step == "features":
     import pyarrow.parquet as pq
     from fraudlens import feature_store, features

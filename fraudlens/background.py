@@ -3,7 +3,9 @@
 Work in the background (warming a dataset's analytics table, a training job) runs in daemon
 threads, so that a stuck one never keeps the process alive. But a thread still inside DuckDB
 when the interpreter shuts down can abort the process (exit status 134, "terminate called"): on
-exit, the interpreter first waits for these threads, at most ``EXIT_WAIT`` seconds.
+exit, the interpreter first waits for these threads, at most ``EXIT_WAIT`` seconds, saying so
+(a second Ctrl-C stops the wait). Work longer than that is not cancelled: it only keeps the exit
+from waiting forever.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
 
-EXIT_WAIT = 60.0
+EXIT_WAIT = 30.0
 _running: set[threading.Thread] = set()
 _lock = threading.Lock()
 
@@ -58,7 +60,16 @@ def wait(timeout: float) -> bool:
 
 
 def _wait_at_exit() -> None:
-    wait(EXIT_WAIT)
+    with _lock:
+        running = [t.name for t in _running if t.is_alive()]
+    if not running:
+        return
+    logger.warning("waiting up to %.0f s for background work to finish before exiting: %s", EXIT_WAIT,
+                   ", ".join(running))
+    try:
+        wait(EXIT_WAIT)
+    except KeyboardInterrupt:  # a second Ctrl-C: exit now
+        pass
 
 
 atexit.register(_wait_at_exit)

@@ -5,7 +5,7 @@ and single explanations read them from here instead of computing them again. A b
 the rows from DuckDB into Arrow, gives each id, place and address an integer code there, finds
 the rows' order by time and id, computes the window columns in one pass each
 (:mod:`fraudlens.windows`), has DuckDB evaluate the rest of the feature SQL over them and pyarrow
-write the file, never through pandas. Each DuckDB step runs on a connection of its own with its
+write the file (Snappy: the single writer thread is the step's bottleneck), never through pandas. Each DuckDB step runs on a connection of its own with its
 own memory limit, spilling to disk past it. The file is in time order with small row groups: a
 date range, or one transaction's timestamp, reads only the row groups holding it. Rows of one
 timestamp keep the dataset's order, unless its parts are out of time order (then they are by id).
@@ -50,8 +50,8 @@ logger = logging.getLogger(__name__)
 FEATURES_DIR = ".features"
 ROW_GROUP_ROWS = 16_384  # one explanation reads one row group: at 10M rows 16k reads faster than 8k
 # Memory limits of the two DuckDB steps. The read streams the rows out to Arrow. The write
-# streams from rows already held in Arrow and keeps them in order: at 10M rows DuckDB's own
-# writer spilled below 1500MB (1000MB: 39 s instead of 14-17 s).
+# evaluates the rest of the SQL over rows already held in Arrow and hands them on in order, in
+# batches; the limit is the one DuckDB's own writer needed at 10M rows, when it wrote the file.
 READ_MEMORY = "1500MB"
 WRITE_MEMORY = "1500MB"
 STALE_BUILD_SECONDS = 6 * 3600  # a build's temporary file older than this was left by a killed process

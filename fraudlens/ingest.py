@@ -942,6 +942,17 @@ PART_ROW_GROUP_ROWS = 122_880
 FEW_VALUED = ("transaction_type", "channel", "account_type", "merchant_location", "account_age_days")
 
 
+# Types that pyarrow writes to Parquet as DuckDB's own writer does. A Parquet source's extra
+# columns may have others (INTERVAL, UUID, HUGEINT...): their parts are written by DuckDB, so an
+# append never changes a column's type.
+PLAIN_TYPES = ("VARCHAR", "DOUBLE", "FLOAT", "BIGINT", "INTEGER", "SMALLINT", "TINYINT", "BOOLEAN", "TIMESTAMP",
+               "DATE")
+
+
+def _plain_types(con, select: str) -> bool:
+    return all(row[1] in PLAIN_TYPES for row in con.execute(f"DESCRIBE {select}").fetchall())
+
+
 def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejected: int):
     files = []
     for n, _info in enumerate(infos):
@@ -949,9 +960,13 @@ def _write(con, infos, staging: Path, ingest_id: str, pseudonymised: bool, rejec
         target = staging / name
         # Time-sorted parts let date filters skip row groups; most exports already are sorted.
         order = "" if _is_time_sorted(con, n) else " ORDER BY transaction_datetime, _row, rowid"
-        stream_to_parquet(con, f"SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} "
-                               f"WHERE _reason IS NULL{order}", target, PART_ROW_GROUP_ROWS, list(FEW_VALUED),
-                          compression="zstd", level=1)
+        select = f"SELECT * EXCLUDE (_row, _line, _reason, _column, _value) FROM s{n} WHERE _reason IS NULL{order}"
+        if _plain_types(con, select):
+            stream_to_parquet(con, select, target, PART_ROW_GROUP_ROWS, list(FEW_VALUED), compression="zstd",
+                              level=1)
+        else:
+            con.execute(f"COPY ({select}) TO {_sql_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, "
+                        f"COMPRESSION_LEVEL 1, ROW_GROUP_SIZE {PART_ROW_GROUP_ROWS})")
         files.append(name)
     rejects_name = None
     if rejected:

@@ -45,6 +45,7 @@ logger = logging.getLogger(__name__)
 DatabaseError = duckdb.Error
 
 _STORES: dict[Path, "Store"] = {}
+STREAM_ROWS = 131_072  # rows per batch that stream_to_parquet hands from DuckDB to pyarrow
 _STORES_LOCK = threading.Lock()
 
 # What the aggregates read; the analytics table holds those of them the dataset has.
@@ -536,13 +537,14 @@ class Store:
         """A connection of its own with the parts of ``info`` as the view ``source``.
 
         It has its own memory limit, past which DuckDB spills to disk, so a large job neither
-        shares nor exhausts the memory the pages query with. Errors come out as QueryError.
+        shares nor exhausts the memory the pages query with. Errors, and a file it writes that
+        cannot be written, come out as QueryError.
         """
         con = connect(self.cfg, memory_limit=memory_limit, threads=threads)
         try:
             con.execute(f"CREATE VIEW source AS {parts_view_sql(self.home, info)}")
             yield con
-        except duckdb.Error as exc:
+        except (duckdb.Error, OSError) as exc:
             raise QueryError(name, None, exc) from exc
         finally:
             con.close()
@@ -602,12 +604,14 @@ def stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, ro
 
     DuckDB computes the next batches on its threads while pyarrow encodes the last ones: at 10M
     rows, pyarrow spends half the CPU of DuckDB's own writer or less, most of the difference in
-    trying dictionaries on columns of distinct values.
+    trying dictionaries on columns of distinct values. At most three batches of about 128k rows
+    are held outside DuckDB's memory limit. The query's errors come out as duckdb.Error, the
+    file's as OSError; on either, the query is interrupted rather than run to its end.
     """
     import pyarrow.parquet as pq
 
-    reader = con.sql(select).to_arrow_reader(row_group_rows * 8)
-    batches: queue.Queue = queue.Queue(maxsize=2)
+    reader = con.sql(select).to_arrow_reader(row_group_rows * max(1, STREAM_ROWS // row_group_rows))
+    batches: queue.Queue = queue.Queue(maxsize=1)
     stop = threading.Event()
     failed: list[BaseException] = []
 
@@ -624,21 +628,29 @@ def stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, ro
 
     thread = threading.Thread(target=produce, name="parquet-rows", daemon=True)
     thread.start()
+    finished = False
     try:
         with pq.ParquetWriter(out, reader.schema, compression=compression, compression_level=level,
                               use_dictionary=dictionary) as writer:
             while (batch := batches.get()) is not None:
                 writer.write_batch(batch, row_group_size=row_group_rows)
+        finished = True
     finally:
         stop.set()
+        if not finished:
+            con.interrupt()
         while thread.is_alive():  # a producer blocked on a full queue must see the stop
             try:
                 batches.get(timeout=0.1)
             except queue.Empty:
                 pass
         thread.join()
-    if failed:  # DuckDB's errors reach the reader as Arrow's: give them back their kind
+        reader.close()
+    if failed and isinstance(failed[0], Exception):
+        # The query's errors reach the reader as Arrow's (OSError, ArrowInvalid): give them back their kind.
         raise duckdb.Error(str(failed[0])) from failed[0]
+    if failed:
+        raise failed[0]
 
 
 def parts_view_sql(home: Path, info: datasets.DatasetInfo) -> str:

@@ -200,6 +200,9 @@ def banner(status: monitor.DriftStatus, descriptions: dict[str, str] | None = No
     if status.band == "act":
         text = (f"{week}: the population has shifted (PSI above {monitor.WATCH}) for "
                 f"{'; '.join(map(named, status.acting))}. Review the model and consider retraining.")
+        if status.watching:
+            text += (f" Between {monitor.STABLE} and {monitor.WATCH}, to watch: "
+                     f"{'; '.join(map(named, status.watching))}.")
     else:
         text = (f"{week}: PSI between {monitor.STABLE} and {monitor.WATCH} for "
                 f"{'; '.join(map(named, status.watching))}. Watch it.")

@@ -33,6 +33,7 @@ def test_exiting_waits_for_a_running_thread():
 def test_exiting_stops_waiting_after_exit_wait_and_says_what_was_left():
     done = run(600, 0.2)
     assert done.stdout == ""
+    assert "waiting up to 0 s for background work to finish before exiting: slow" in done.stderr
     assert "still running: slow" in done.stderr
 
 

@@ -135,6 +135,20 @@ def test_a_part_keeps_the_canonical_types_with_dictionaries_on_few_valued_column
     assert pq.read_table(part)["transaction_id"].to_pylist() == [f"t{i}" for i in range(40)]  # file order
 
 
+def test_a_parquet_source_with_other_types_keeps_them_in_its_part(home, tmp_path):
+    import duckdb
+
+    source = tmp_path / "src.parquet"
+    duckdb.sql("SELECT 't' || i AS transaction_id, TIMESTAMP '2025-01-03 10:00:00' + to_minutes(i) AS "
+               "transaction_datetime, 'a' || i AS account_id, i * 1.5 AS transaction_amount, "
+               "CAST('00000000-0000-0000-0000-00000000000' || i AS UUID) AS ref, to_days(i) AS wait "
+               "FROM range(5) t(i)").write_parquet(str(source))
+    ingest.ingest(source, "d", cfg=home)
+    part = datasets.part_paths(home.home, datasets.read(home.home, "d"))[0]
+    types = dict(duckdb.sql(f"DESCRIBE SELECT ref, wait FROM read_parquet('{part}')").fetchall()[i][:2] for i in range(2))
+    assert types == {"ref": "UUID", "wait": "INTERVAL"}
+
+
 def test_csv_gz(home, write):
     path = write("a.csv.gz", gzip.compress(GOOD.encode()))
     result = ingest.ingest(path, "d", cfg=home)
