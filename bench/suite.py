@@ -887,7 +887,8 @@ def build_rows(built: Built, loads: dict, started_at: str) -> list[dict]:
         step_row("ingest Parquet (the generator's file; the dataset every later step uses)", rec["ingest"],
                  started_at),
         step_row("features of every row (fraudlens.feature_store: windows in numba, the rest in DuckDB, "
-                 "to Parquet)", rec["features"], started_at, fast, throughput_status(rec["features"])),
+                 "written to Parquet by pyarrow)", rec["features"], started_at, fast,
+                 throughput_status(rec["features"])),
         step_row(f"features + training XGBoost ({train['model']})", train, started_at,
                  "≤ 30 s on 1M rows", train_status),
         step_row("scoring", rec["score"], started_at),
