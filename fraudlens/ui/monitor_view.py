@@ -206,8 +206,8 @@ def banner(status: monitor.DriftStatus, descriptions: dict[str, str] | None = No
     else:
         text = (f"{week}: PSI between {monitor.STABLE} and {monitor.WATCH} for "
                 f"{'; '.join(map(named, status.watching))}. Watch it.")
-    if status.worst_variable:
-        text += f" Largest: {named(status.worst_variable)}, PSI {status.worst_psi:.3f}."
+    if status.worst_variable:  # already named in words above: its code name is enough here
+        text += f" Largest: `{status.worst_variable}`, PSI {status.worst_psi:.3f}."
     return kind, text + (" PSI (population stability index) compares a variable's spread over its values in "
                          "that week with the training window's: 0 is the same.")
 

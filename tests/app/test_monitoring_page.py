@@ -144,7 +144,7 @@ def test_the_banner_names_the_drifted_features_in_words_and_says_what_psi_is():
     assert kind == "error"
     assert text.startswith("Week of 2025-03-03: the population has shifted (PSI above 0.25) for Transactions of "
                            "the account in the last 24 h (`acct_count_24h`); the model's score (`score`). Review")
-    assert "Largest: Transactions of the account in the last 24 h (`acct_count_24h`), PSI 0.310." in text
+    assert "Largest: `acct_count_24h`, PSI 0.310." in text
     assert "Between 0.1 and 0.25, to watch: Hour of day (`hour`)." in text
     assert "PSI (population stability index) compares" in text
     assert "Largest: `acct_count_24h`, PSI 0.310." in monitor_view.banner(status)[1]
