@@ -5,8 +5,9 @@ and single explanations read them from here instead of computing them again. A b
 the rows from DuckDB into Arrow, gives each id, place and address an integer code there, finds
 the rows' order by time and id, computes the window columns in one pass each
 (:mod:`fraudlens.windows`), has DuckDB evaluate the rest of the feature SQL over them and pyarrow
-write the file (Snappy: the single writer thread is the step's bottleneck), never through pandas. Each DuckDB step runs on a connection of its own with its
-own memory limit, spilling to disk past it. The file is in time order with small row groups: a
+write the file (Snappy: the one writer thread is the step's bottleneck), never through pandas.
+Each DuckDB step runs on a connection of its own with its own memory limit, spilling to disk
+past it. The file is in time order with small row groups: a
 date range, or one transaction's timestamp, reads only the row groups holding it. Rows of one
 timestamp keep the dataset's order, unless its parts are out of time order (then they are by id).
 

@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 DatabaseError = duckdb.Error
 
 _STORES: dict[Path, "Store"] = {}
-STREAM_ROWS = 131_072  # rows per batch that stream_to_parquet hands from DuckDB to pyarrow
 _STORES_LOCK = threading.Lock()
 
 # What the aggregates read; the analytics table holds those of them the dataset has.
@@ -595,6 +594,9 @@ class Store:
 
     def close(self) -> None:
         self._con.close()
+
+
+STREAM_ROWS = 131_072  # rows per batch that stream_to_parquet hands from DuckDB to pyarrow
 
 
 def stream_to_parquet(con: duckdb.DuckDBPyConnection, select: str, out: Path, row_group_rows: int,
